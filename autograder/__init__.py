@@ -1,0 +1,1 @@
+"""The course's build, verification and grading tooling (see autograder/README.md)."""

@@ -1,0 +1,163 @@
+"""Grade submissions locally with an assignment's Gradescope zip, exactly as Gradescope would.
+
+    python -m autograder.grade dist/gradescope/01_tensors.zip my.ipynb [--out DIR]
+    python -m autograder.grade dist/gradescope/01_tensors.zip submissions/ [--out DIR] [-j 2]
+
+For each submission a throw-away folder is laid out like Gradescope's ``/autograder``
+(``source/`` = the unzipped autograder, ``submission/``, ``results/``) and the zip's own
+grading entry point runs there in a fresh Python process.  The result is Gradescope's
+``results.json``.  When grading itself breaks (a crash, a time-out, no results file) the
+submission still gets a ``results.json`` with score 0 and the reason, and a folder of
+submissions is always graded to the end: one CSV row per submission.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+DEFAULT_TIMEOUT = 600  # seconds for one whole submission
+
+ENTRY = "from otter.run.run_autograder import main; import sys; main(sys.argv[1], otter_run=True)"
+
+
+def _failure(reason: str) -> dict[str, Any]:
+    return {
+        "score": 0.0,
+        "output": f"The submission could not be graded: {reason}",
+        "tests": [{"name": "Grading error", "score": 0.0, "max_score": 0.0,
+                   "output": reason, "visibility": "visible"}],
+    }
+
+
+def _unpack_submission(submission: Path, dest: Path) -> None:
+    if submission.suffix == ".zip":
+        with zipfile.ZipFile(submission) as zf:
+            for member in zf.infolist():
+                target = (dest / member.filename).resolve()
+                if not str(target).startswith(str(dest.resolve()) + os.sep):
+                    raise ValueError(f"the zip holds an unsafe path {member.filename!r}")
+            zf.extractall(dest)
+    else:
+        shutil.copy(submission, dest / submission.name)
+
+
+def grade(zip_path: Path | str, submission: Path | str, out_dir: Path | str | None = None,
+          timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+    """Grade one submission (``.ipynb`` or ``.zip``); return (and optionally write) results.json."""
+    zip_path, submission = Path(zip_path).resolve(), Path(submission).resolve()
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="grade.") as tmp:
+        ag = Path(tmp) / "autograder"
+        for sub in ("source", "submission", "results"):
+            (ag / sub).mkdir(parents=True)
+        (ag / "submission_metadata.json").write_text("{}")
+        log = ""
+        try:
+            with zipfile.ZipFile(zip_path) as zf:
+                zf.extractall(ag / "source")
+            _unpack_submission(submission, ag / "submission")
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "COURSE_"))}
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+            proc = subprocess.run([sys.executable, "-c", ENTRY, str(ag)], capture_output=True,
+                                  text=True, timeout=timeout, cwd=ag, env=env)
+            log = proc.stdout + proc.stderr
+            results_path = ag / "results" / "results.json"
+            if results_path.is_file():
+                results = json.loads(results_path.read_text())
+            else:
+                tail = "\n".join(log.strip().splitlines()[-5:])
+                results = _failure(f"the grader exited with code {proc.returncode} and wrote no "
+                                   f"results.\n{tail}")
+        except subprocess.TimeoutExpired:
+            results = _failure(f"grading took longer than {timeout:.0f} s")
+        except (zipfile.BadZipFile, ValueError, OSError, json.JSONDecodeError) as err:
+            results = _failure(str(err))
+    results.setdefault("execution_time", round(time.perf_counter() - start, 2))
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(results, indent=2))
+    return results
+
+
+def question_scores(results: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """``{question: (score, max_score)}`` from a results.json (Otter names tests after questions)."""
+    out: dict[str, tuple[float, float]] = {}
+    for test in results.get("tests", []):
+        name = test.get("name", "").split(" - ")[0].strip()
+        if name.endswith(" results"):
+            name = name[: -len(" results")]
+        score, max_score = out.get(name, (0.0, 0.0))
+        out[name] = (score + float(test.get("score") or 0), max_score + float(test.get("max_score") or 0))
+    return out
+
+
+def grade_folder(zip_path: Path, folder: Path, out_dir: Path, jobs: int = 2,
+                 timeout: float = DEFAULT_TIMEOUT) -> Path:
+    """Grade every ``.ipynb``/``.zip`` under ``folder`` in parallel; write scores.csv in ``out_dir``."""
+    subs = sorted(p for p in folder.rglob("*") if p.suffix in (".ipynb", ".zip") and p.is_file())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(grade, zip_path, s, out_dir / s.relative_to(folder).with_suffix(""),
+                               timeout): s for s in subs}
+        for fut in concurrent.futures.as_completed(futures):
+            s = futures[fut]
+            try:
+                res = fut.result()
+            except Exception as err:  # never let one submission stop the rest
+                res = _failure(f"internal error: {err!r}")
+            possible = sum(float(t.get("max_score") or 0) for t in res.get("tests", []))
+            rows.append({"submission": str(s.relative_to(folder)), "score": res.get("score", 0),
+                         "max_score": possible, "seconds": res.get("execution_time", ""),
+                         "error": "" if possible else res.get("output", "")[:200]})
+            print(f"{rows[-1]['submission']}: {rows[-1]['score']} / {possible}", flush=True)
+    rows.sort(key=lambda r: r["submission"])
+    csv_path = out_dir / "scores.csv"
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["submission", "score", "max_score", "seconds", "error"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return csv_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder.grade", description=__doc__.split("\n")[0])
+    parser.add_argument("zip", type=Path, help="the assignment's Gradescope zip")
+    parser.add_argument("submission", type=Path, help="a .ipynb/.zip, or a folder of them")
+    parser.add_argument("--out", type=Path, default=None, help="where results go (default: .)")
+    parser.add_argument("-j", "--jobs", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
+    args = parser.parse_args(argv)
+    if not args.zip.is_file():
+        print(f"no autograder zip at {args.zip}; run `make` first", file=sys.stderr)
+        return 2
+    if args.submission.is_dir():
+        csv_path = grade_folder(args.zip, args.submission, args.out or Path("grades"), args.jobs,
+                                args.timeout)
+        print(f"wrote {csv_path}")
+        return 0
+    if not args.submission.is_file():
+        print(f"no submission at {args.submission}", file=sys.stderr)
+        return 2
+    res = grade(args.zip, args.submission, args.out or Path("."), args.timeout)
+    for q, (s, m) in question_scores(res).items():
+        print(f"  {q:12s} {s:g} / {m:g}")
+    print(f"score: {res.get('score')}  (results.json in {args.out or Path('.')})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Prove that nothing private reaches a student-facing file.
+
+From an assignment's source notebook we collect (1) every solution line, (2) every line of
+every hidden test, (3) the authoring markers; then we search every file of a student folder
+(notebook JSON including its metadata, tests, anything else) for them.  A line counts only
+if it is distinctive: long enough, and not also present in the parts students are meant to
+see (prompts, stubs, public tests), so that ``return out`` in a stub does not count as a leak.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from . import notebooks
+
+MIN_LENGTH = 16
+MARKERS = re.compile(
+    r"#\s*(BEGIN|END)\s+(SOLUTION|QUESTION|TESTS|PROMPT)\b|ASSIGNMENT CONFIG|"
+    r"#\s*SOLUTION\b|TEST\s+CONFIG|hidden:\s*true",
+    re.IGNORECASE,
+)
+
+
+def _lines(text: str) -> set[str]:
+    return {ln.strip() for ln in text.splitlines() if ln.strip()}
+
+
+def private_and_public_lines(src: Path) -> tuple[set[str], set[str]]:
+    """Split the source notebook's code lines into private (solution, hidden test) and public."""
+    nb = notebooks.load(src)
+    private: set[str] = set()
+    public: set[str] = set()
+    in_tests = in_solution_block = False
+    for cell in nb["cells"]:
+        text = notebooks.source(cell)
+        marker = notebooks._marker(cell)
+        if marker:
+            in_tests = {"BEGIN TESTS": True, "END TESTS": False}.get(marker, in_tests)
+            in_solution_block = {"BEGIN SOLUTION": True, "END SOLUTION": False}.get(
+                marker, in_solution_block)
+            continue
+        if in_solution_block:
+            private |= _lines(text)
+            continue
+        if in_tests:
+            hidden = bool(re.search(r"hidden:\s*true", text, re.IGNORECASE))
+            (private if hidden else public).update(_lines(text))
+            continue
+        inside = False
+        for line in text.splitlines():
+            stripped = line.strip()
+            if re.match(r"#\s*BEGIN SOLUTION", stripped):
+                inside = True
+            elif re.match(r"#\s*END SOLUTION", stripped):
+                inside = False
+            elif inside or re.search(r"#\s*SOLUTION\s*$", stripped):
+                private.add(re.sub(r"#\s*SOLUTION\s*$", "", stripped).strip())
+            elif stripped:
+                public.add(stripped)
+    distinctive = {ln for ln in private - public
+                   if len(ln) >= MIN_LENGTH and not ln.startswith(('"""', "#"))}
+    return distinctive, public
+
+
+def _texts(folder: Path):
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue
+            if path.suffix == ".ipynb":  # search the decoded JSON strings too
+                try:
+                    text += "\n" + "\n".join(_json_strings(json.loads(text)))
+                except json.JSONDecodeError:
+                    pass
+            yield path, text
+
+
+def _json_strings(obj):
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield k
+            yield from _json_strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _json_strings(v)
+
+
+def find_leaks(src: Path, student_folder: Path) -> list[str]:
+    """Every private line or authoring marker found under ``student_folder``, as messages."""
+    private, _ = private_and_public_lines(src)
+    problems = []
+    for path, text in _texts(student_folder):
+        rel = path.relative_to(student_folder)
+        haystack = _lines(text)
+        for line in sorted(private & haystack):
+            problems.append(f"{rel}: private line {line!r}")
+        for line in private:
+            if line not in haystack and line in text and len(line) >= 24:
+                problems.append(f"{rel}: private text {line!r}")
+        m = MARKERS.search(text)
+        if m:
+            problems.append(f"{rel}: authoring marker {m.group(0)!r}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    from . import config
+
+    argv = sys.argv[1:] if argv is None else argv
+    slugs = argv or config.assignment_slugs()
+    bad = 0
+    for slug in slugs:
+        folder = config.DIST / "student" / "assignments" / slug
+        problems = find_leaks(config.ASSIGNMENTS / slug / f"{slug}.ipynb", folder)
+        for p in problems:
+            print(f"{slug}: {p}", file=sys.stderr)
+        bad += bool(problems)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

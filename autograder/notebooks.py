@@ -1,0 +1,418 @@
+"""Reading, checking, cleaning and rendering the course's source notebooks.
+
+* ``load`` parses a notebook and names the file on any error;
+* ``check_otter_blocks`` walks an assignment's Otter blocks and names the cell of any mistake;
+* ``clean`` strips outputs, execution counts and machine-specific metadata;
+* ``render`` writes the generated parts (the Colab badge and the Colab bootstrap inside the
+  setup cell) from ``course.yml``.
+
+``python -m autograder.notebooks sync`` re-renders and cleans every source notebook in place;
+``python -m autograder.notebooks check`` fails if that would change anything.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import config
+
+BADGE_PREFIX = "[![Open In Colab]"
+SETUP_BEGIN = "# >>> colab setup"
+SETUP_END = "# <<< colab setup"
+SETUP_BEGIN_LINE = f"{SETUP_BEGIN}: generated from course.yml by `make sync`; edit that, not this"
+
+NOTEBOOK_METADATA_KEEP = ("kernelspec", "language_info")
+CELL_METADATA_KEEP = ("tags",)
+LANGUAGE_INFO_KEEP = ("name",)
+
+
+class NotebookError(Exception):
+    """A source notebook is broken; the message names the file (and the cell when known)."""
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load(path: Path | str) -> dict[str, Any]:
+    """Parse a notebook file as JSON (nbformat 4) or raise ``NotebookError`` naming it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise NotebookError(f"{path}: not UTF-8 text ({err})") from None
+    except OSError as err:
+        raise NotebookError(f"{path}: cannot be read ({err.strerror})") from None
+    try:
+        nb = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise NotebookError(f"{path}: broken JSON at line {err.lineno}, column {err.colno}: "
+                            f"{err.msg}") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise NotebookError(f"{path}: not a Jupyter notebook (no list of cells)")
+    if nb.get("nbformat") != 4:
+        raise NotebookError(f"{path}: nbformat {nb.get('nbformat')!r} is not supported (need 4)")
+    for i, cell in enumerate(nb["cells"]):
+        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+            raise NotebookError(f"{path}: cell {i} is not a code, markdown or raw cell")
+        if isinstance(cell.get("source"), list):
+            cell["source"] = "".join(cell["source"])
+    return nb
+
+
+def save(nb: dict[str, Any], path: Path | str) -> None:
+    """Write a notebook the way Jupyter does (one-space indent, trailing newline)."""
+    text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+    Path(path).write_text(text, encoding="utf-8")
+
+
+def source(cell: dict[str, Any]) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def describe_cell(path: Path | str, index: int, cell: dict[str, Any]) -> str:
+    first = next((ln.strip() for ln in source(cell).splitlines() if ln.strip()), "")
+    if len(first) > 50:
+        first = first[:47] + "..."
+    return f"{path}: cell {index} ({cell.get('cell_type')}, {first!r})"
+
+
+# --------------------------------------------------------------------------- Otter blocks
+
+_MARKERS = ("ASSIGNMENT CONFIG", "BEGIN QUESTION", "END QUESTION", "BEGIN TESTS", "END TESTS",
+            "BEGIN SOLUTION", "END SOLUTION", "BEGIN PROMPT", "END PROMPT")
+_MARKER_RE = re.compile(r"^\s*#\s*(" + "|".join(_MARKERS) + r")\b", re.IGNORECASE)
+_TEST_CONFIG_BEGIN = re.compile(r'^\s*"""\s*#\s*BEGIN\s+TEST\s+CONFIG', re.IGNORECASE)
+_TEST_CONFIG_END = re.compile(r'^\s*"""\s*#\s*END\s+TEST\s+CONFIG', re.IGNORECASE)
+
+
+def _python_for_parsing(code: str) -> str:
+    """Blank out IPython-only lines (magics, shell escapes) so ``ast`` can check the rest."""
+    lines = []
+    for line in code.splitlines():
+        stripped = line.lstrip()
+        if stripped.startswith(("%", "!")):
+            line = line[: len(line) - len(stripped)] + "pass"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _marker(cell: dict[str, Any]) -> str | None:
+    if cell.get("cell_type") != "raw":
+        return None
+    first = source(cell).lstrip().splitlines()[:1]
+    m = _MARKER_RE.match(first[0]) if first else None
+    return m.group(1).upper() if m else None
+
+
+def _yaml_after_first_line(cell: dict[str, Any], where: str) -> dict[str, Any]:
+    body = "\n".join(source(cell).lstrip().splitlines()[1:])
+    try:
+        data = yaml.safe_load(body) if body.strip() else {}
+    except yaml.YAMLError as err:
+        raise NotebookError(f"{where}: invalid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise NotebookError(f"{where}: the YAML under the marker must be a mapping of keys")
+    return data
+
+
+def check_otter_blocks(nb: dict[str, Any], path: Path | str) -> dict[str, Any]:
+    """Check an ``otter assign`` source notebook; return a summary of its questions.
+
+    Raises ``NotebookError`` naming the file and the cell for: a missing or invalid
+    ``# ASSIGNMENT CONFIG``, unbalanced question / tests / solution / prompt blocks, a question
+    without a name or with a duplicate name, a code cell that is not valid Python, and an
+    exception-based test cell that is not a single ``test_*`` function.
+    """
+    assignment_config = None
+    questions: dict[str, dict[str, Any]] = {}
+    open_question: tuple[int, dict[str, Any]] | None = None
+    in_tests = in_solution = in_prompt = None
+    for i, cell in enumerate(nb["cells"]):
+        where = describe_cell(path, i, cell)
+        marker = _marker(cell)
+        if marker == "ASSIGNMENT CONFIG":
+            if assignment_config is not None:
+                raise NotebookError(f"{where}: a second # ASSIGNMENT CONFIG cell")
+            assignment_config = _yaml_after_first_line(cell, where)
+        elif marker == "BEGIN QUESTION":
+            if open_question is not None:
+                raise NotebookError(f"{where}: # BEGIN QUESTION inside question "
+                                    f"{open_question[1].get('name')!r} (missing # END QUESTION?)")
+            qcfg = _yaml_after_first_line(cell, where)
+            name = qcfg.get("name")
+            if not isinstance(name, str) or not name:
+                raise NotebookError(f"{where}: the question has no `name:`")
+            if name in questions:
+                raise NotebookError(f"{where}: question name {name!r} is used twice")
+            open_question = (i, qcfg)
+            questions[name] = {"config": qcfg, "cell": i, "tests": [], "solution_cells": []}
+        elif marker == "END QUESTION":
+            if open_question is None:
+                raise NotebookError(f"{where}: # END QUESTION without # BEGIN QUESTION")
+            if in_tests is not None or in_solution is not None or in_prompt is not None:
+                raise NotebookError(f"{where}: # END QUESTION while a tests, solution or prompt "
+                                    "block is still open")
+            if not questions[open_question[1]["name"]]["tests"]:
+                raise NotebookError(f"{where}: question {open_question[1]['name']!r} has no tests")
+            open_question = None
+        elif marker in ("BEGIN TESTS", "BEGIN SOLUTION", "BEGIN PROMPT"):
+            if open_question is None:
+                raise NotebookError(f"{where}: # {marker} outside a question")
+            if in_tests is not None or in_solution is not None or in_prompt is not None:
+                raise NotebookError(f"{where}: # {marker} while another block is still open")
+            if marker == "BEGIN TESTS":
+                in_tests = i
+            elif marker == "BEGIN SOLUTION":
+                in_solution = i
+            else:
+                in_prompt = i
+        elif marker in ("END TESTS", "END SOLUTION", "END PROMPT"):
+            opened = {"END TESTS": in_tests, "END SOLUTION": in_solution,
+                      "END PROMPT": in_prompt}[marker]
+            if opened is None:
+                raise NotebookError(f"{where}: # {marker} without a matching BEGIN")
+            in_tests = None if marker == "END TESTS" else in_tests
+            in_solution = None if marker == "END SOLUTION" else in_solution
+            in_prompt = None if marker == "END PROMPT" else in_prompt
+        elif cell["cell_type"] == "code":
+            code = source(cell)
+            try:
+                ast.parse(_python_for_parsing(code))
+            except SyntaxError as err:
+                raise NotebookError(f"{where}: invalid Python at line {err.lineno}: {err.msg}") from None
+            begins = len(re.findall(r"^\s*#\s*BEGIN SOLUTION", code, re.M))
+            ends = len(re.findall(r"^\s*#\s*END SOLUTION", code, re.M))
+            if begins != ends:
+                raise NotebookError(f"{where}: {begins} '# BEGIN SOLUTION' line(s) but {ends} "
+                                    "'# END SOLUTION' line(s)")
+            if in_tests is not None:
+                test = _check_test_cell(code, where)
+                questions[open_question[1]["name"]]["tests"].append(test)
+            elif open_question is not None and (begins or "# SOLUTION" in code or in_solution):
+                questions[open_question[1]["name"]]["solution_cells"].append(i)
+    if open_question is not None:
+        raise NotebookError(f"{describe_cell(path, open_question[0], nb['cells'][open_question[0]])}"
+                            f": question {open_question[1]['name']!r} is never closed "
+                            "(missing # END QUESTION)")
+    for opened, what in ((in_tests, "TESTS"), (in_solution, "SOLUTION"), (in_prompt, "PROMPT")):
+        if opened is not None:
+            raise NotebookError(f"{describe_cell(path, opened, nb['cells'][opened])}: "
+                                f"# BEGIN {what} is never closed")
+    if assignment_config is None:
+        raise NotebookError(f"{path}: no raw cell starting with # ASSIGNMENT CONFIG")
+    if not questions:
+        raise NotebookError(f"{path}: no questions (raw cells starting with # BEGIN QUESTION)")
+    return {"config": assignment_config, "questions": questions}
+
+
+def _check_test_cell(code: str, where: str) -> dict[str, Any]:
+    lines = code.strip("\n").splitlines()
+    cfg: dict[str, Any] = {}
+    body_start = 0
+    if lines and _TEST_CONFIG_BEGIN.match(lines[0]):
+        end = next((k for k, ln in enumerate(lines) if k and _TEST_CONFIG_END.match(ln)), None)
+        if end is None:
+            raise NotebookError(f"{where}: TEST CONFIG is never closed")
+        try:
+            cfg = yaml.safe_load("\n".join(lines[1:end])) or {}
+        except yaml.YAMLError as err:
+            raise NotebookError(f"{where}: invalid TEST CONFIG YAML: {err}") from None
+        body_start = end + 1
+    tree = ast.parse("\n".join(lines[body_start:]))
+    funcs = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    if len(funcs) != 1 or len(tree.body) > 2 or not funcs[0].name.startswith("test_"):
+        raise NotebookError(f"{where}: a test cell must hold exactly one `def test_...` function "
+                            "(optionally followed by a call to it)")
+    return {"name": funcs[0].name, "hidden": bool(cfg.get("hidden", False)),
+            "points": cfg.get("points"), "doc": ast.get_docstring(funcs[0]) or ""}
+
+
+# --------------------------------------------------------------------------- cleaning
+
+
+def clean(nb: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``nb`` without outputs, execution counts or machine-specific metadata."""
+    nb = copy.deepcopy(nb)
+    meta = {k: v for k, v in nb.get("metadata", {}).items() if k in NOTEBOOK_METADATA_KEEP}
+    if "language_info" in meta:
+        meta["language_info"] = {k: v for k, v in meta["language_info"].items()
+                                 if k in LANGUAGE_INFO_KEEP}
+    meta.setdefault("kernelspec", {"display_name": "Python 3", "language": "python",
+                                   "name": "python3"})
+    nb["metadata"] = meta
+    for cell in nb["cells"]:
+        cell["source"] = source(cell)
+        cell["metadata"] = {k: v for k, v in cell.get("metadata", {}).items()
+                            if k in CELL_METADATA_KEEP}
+        cell.pop("id", None)
+        if cell["cell_type"] == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
+        else:
+            cell.pop("outputs", None)
+            cell.pop("execution_count", None)
+            if cell["cell_type"] == "markdown" and not cell.get("attachments"):
+                cell.pop("attachments", None)
+    nb["nbformat"], nb["nbformat_minor"] = 4, 5
+    for k, cell in enumerate(nb["cells"]):
+        cell["id"] = f"cell-{k:03d}"
+    return nb
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def colab_url(relpath: str, cfg: dict[str, Any]) -> str:
+    repo = cfg["public_repo"].rstrip("/").removeprefix("https://github.com/")
+    return f"https://colab.research.google.com/github/{repo}/blob/{cfg['branch']}/{relpath}"
+
+
+def release_raw_url(cfg: dict[str, Any]) -> str:
+    repo = cfg["public_repo"].rstrip("/").removeprefix("https://github.com/")
+    return f"https://raw.githubusercontent.com/{repo}/{cfg['branch']}"
+
+
+def badge_line(relpath: str, cfg: dict[str, Any]) -> str:
+    return (f"{BADGE_PREFIX}(https://colab.research.google.com/assets/colab-badge.svg)]"
+            f"({colab_url(relpath, cfg)})")
+
+
+def uses_d2l(nb: dict[str, Any]) -> bool:
+    return any(re.search(r"^\s*(import d2l|from d2l\b)", source(c), re.M)
+               for c in nb["cells"] if c["cell_type"] == "code")
+
+
+def bootstrap_code(kind: str, slug: str, cfg: dict[str, Any], d2l: bool) -> str:
+    """The Colab-only part of a setup cell: install what Colab lacks, fetch release files."""
+    pip = []
+    if kind == "assignment":
+        pip.append(f"otter-grader=={cfg['otter_version']}")
+    lines = [
+        SETUP_BEGIN_LINE,
+        'if "google.colab" in sys.modules:  # on Colab: fetch what this notebook needs',
+        "    import json, os, pathlib, subprocess, urllib.request",
+        f'    RELEASE = os.environ.get("COURSE_RELEASE_URL", "{release_raw_url(cfg)}")',
+    ]
+    if pip:
+        lines.append(f"    subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', "
+                     f"{', '.join(repr(p) for p in pip)}], check=True)")
+    if d2l:  # d2l pins ancient numpy/matplotlib: never let it touch Colab's own packages
+        lines.append(f"    subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', "
+                     f"'--no-deps', 'd2l=={cfg['d2l_version']}'], check=True)")
+    group = f"assignments/{slug}" if kind == "assignment" else None
+    wanted = 'manifest["common"]' + (f' + manifest["{group}"]' if group else "")
+    lines += [
+        '    manifest = json.load(urllib.request.urlopen(f"{RELEASE}/MANIFEST.json"))',
+        f"    for path in {wanted}:",
+    ]
+    if group:
+        lines.append(f'        local = pathlib.Path(path.removeprefix("{group}/"))')
+    else:
+        lines.append("        local = pathlib.Path(path)")
+    lines += [
+        "        local.parent.mkdir(parents=True, exist_ok=True)",
+        '        urllib.request.urlretrieve(f"{RELEASE}/{path}", local)',
+        SETUP_END,
+    ]
+    return "\n".join(lines)
+
+
+def _replace_setup_region(code: str, region: str, where: str) -> str:
+    lines = code.split("\n")
+    starts = [k for k, ln in enumerate(lines) if ln.startswith(SETUP_BEGIN)]
+    ends = [k for k, ln in enumerate(lines) if ln.startswith(SETUP_END)]
+    if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
+        raise NotebookError(f"{where}: the setup cell needs one '{SETUP_BEGIN}' line followed by "
+                            f"one '{SETUP_END}' line")
+    return "\n".join(lines[: starts[0]] + region.split("\n") + lines[ends[0] + 1 :])
+
+
+def render(nb: dict[str, Any], kind: str, slug: str, path: Path | str,
+           cfg: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fill the generated parts of a lecture or assignment notebook (returns a copy).
+
+    The first markdown cell must hold a line starting with ``[![Open In Colab]``; the first
+    code cell containing ``# >>> colab setup`` gets the Colab bootstrap between its markers,
+    and must ``import sys`` before them.
+    """
+    cfg = cfg or config.course()
+    nb = copy.deepcopy(nb)
+    relpath = (f"lectures/{slug}.ipynb" if kind == "lecture"
+               else f"assignments/{slug}/{slug}.ipynb")
+    title = next((c for c in nb["cells"] if c["cell_type"] == "markdown"), None)
+    if title is None or BADGE_PREFIX not in source(title):
+        raise NotebookError(f"{path}: the first markdown cell needs a line starting with "
+                            f"{BADGE_PREFIX!r} (the Colab badge, filled in by the build)")
+    title["source"] = "\n".join(badge_line(relpath, cfg) if ln.startswith(BADGE_PREFIX) else ln
+                                for ln in source(title).split("\n"))
+    setup = [(i, c) for i, c in enumerate(nb["cells"])
+             if c["cell_type"] == "code" and SETUP_BEGIN in source(c)]
+    if len(setup) != 1:
+        raise NotebookError(f"{path}: exactly one code cell must hold the '{SETUP_BEGIN}' block "
+                            f"(found {len(setup)})")
+    i, cell = setup[0]
+    where = describe_cell(path, i, cell)
+    if not re.search(r"^import sys$|^import .*\bsys\b", source(cell), re.M):
+        raise NotebookError(f"{where}: the setup cell must `import sys` before the colab block")
+    region = bootstrap_code(kind, slug, cfg, uses_d2l(nb))
+    cell["source"] = _replace_setup_region(source(cell), region, where)
+    return nb
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def sources() -> list[tuple[str, str, Path]]:
+    """Every source notebook as (kind, slug, path)."""
+    out = [("lecture", p.stem, p) for p in sorted(config.LECTURES.glob("[0-9][0-9]_*.ipynb"))]
+    out += [("assignment", p.name, p / f"{p.name}.ipynb")
+            for p in sorted(config.ASSIGNMENTS.glob("[0-9][0-9]_*")) if p.is_dir()]
+    return out
+
+
+def sync(write: bool = True) -> list[Path]:
+    """Render and clean every source notebook; return those that changed (or would change)."""
+    changed = []
+    for kind, slug, path in sources():
+        before = path.read_text(encoding="utf-8")
+        nb = clean(render(load(path), kind, slug, path))
+        after = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+        if after != before:
+            changed.append(path)
+            if write:
+                path.write_text(after, encoding="utf-8")
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    what = argv[0] if argv else "check"
+    try:
+        if what == "sync":
+            for p in sync(write=True):
+                print(f"updated {p}")
+            return 0
+        if what == "check":
+            stale = sync(write=False)
+            for p in stale:
+                print(f"{p}: not clean or not in sync with course.yml; run `make sync`",
+                      file=sys.stderr)
+            return 1 if stale else 0
+    except NotebookError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print("usage: python -m autograder.notebooks [sync|check]", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,383 @@
+"""Course data: one registry of every file, found locally, copied from a folder, or downloaded.
+
+Every data file the course uses is listed in ``DATASETS`` with its checksum.  ``fetch`` makes
+sure a data set is present under the data root and returns its folder:
+
+1. a file already in the data root with the right checksum is used as it is;
+2. otherwise it is copied from ``$COURSE_DATA_DIR`` (a folder laid out like the course's shared
+   data folder) when that variable is set, so that machines without internet still work;
+3. otherwise it is downloaded from its public address (what students on Colab get);
+4. a few files are *derived* (the 6k/2k Fashion-MNIST subset is the first 6,000 training and
+   2,000 test images of the full set) and are rebuilt from their parent when missing.
+
+The data root is ``$DLCOURSE_DATA`` if set, else the first ``data/`` folder found in the
+working directory or up to two levels above it (so ``lectures/x.ipynb`` and
+``assignments/x/x.ipynb`` both find the repository's ``data/``; d2l reads ``../data`` too),
+else ``./data``.
+
+Run ``python -m dlcourse.data`` (what ``make data`` does) to fill the data root with every
+registered file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import os
+import shutil
+import struct
+import sys
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+__all__ = [
+    "DATASETS",
+    "DataError",
+    "FASHION_MNIST_LABELS",
+    "data_root",
+    "fetch",
+    "load_fashion_mnist",
+    "load_text",
+    "prepare",
+    "read_idx",
+]
+
+FASHION_MNIST_LABELS = (
+    "t-shirt", "trouser", "pullover", "dress", "coat",
+    "sandal", "shirt", "sneaker", "bag", "ankle boot",
+)  # fmt: skip
+
+_FMNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+_D2L_URL = "http://d2l-data.s3-accelerate.amazonaws.com/"
+_PLANETOID_URL = "https://github.com/kimiyoung/planetoid/raw/master/data/"
+
+
+class DataError(RuntimeError):
+    """A data file is missing or corrupt; the message says how to provide it."""
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One file of a data set.
+
+    ``path`` is where it lives under the data root, ``source`` where it lives under
+    ``$COURSE_DATA_DIR``, ``url`` where it is downloaded from (None: not downloadable),
+    ``sha256`` its checksum, taken over the decompressed bytes when ``gunzip`` is set (the
+    Fashion-MNIST archives are re-compressed by some mirrors: same images, other bytes).
+    """
+
+    path: str
+    source: str
+    sha256: str
+    url: str | None = None
+    gunzip: bool = False
+    derive: str | None = None  # name of a function in _DERIVERS that can rebuild it
+
+
+def _fmnist(split: str, kind: str, digest: str) -> DataFile:
+    name = f"{split}-{kind}-ubyte.gz"
+    return DataFile(f"fashion-mnist/full/{name}", f"fashion-mnist/full/{name}", digest,
+                    url=_FMNIST_URL + name, gunzip=True)
+
+
+def _fmnist_subset(split: str, kind: str, digest: str) -> DataFile:
+    name = f"{split}-{kind}-ubyte.gz"
+    return DataFile(f"fashion-mnist/subset-6k-2k/{name}", f"fashion-mnist/subset-6k-2k/{name}",
+                    digest, gunzip=True, derive="fashion_mnist_subset")
+
+
+def _d2l(name: str, digest: str) -> DataFile:
+    # d2l.download(name) looks for ../data/<name>: keep these at the top of the data root.
+    return DataFile(name, f"d2l-cache/{name}", digest, url=_D2L_URL + name)
+
+
+def _cora(suffix: str, digest: str) -> DataFile:
+    name = f"ind.cora.{suffix}"
+    return DataFile(f"graph/planetoid/{name}", f"graph/planetoid/{name}", digest,
+                    url=_PLANETOID_URL + name)
+
+
+DATASETS: dict[str, tuple[DataFile, ...]] = {
+    "fashion-mnist": (
+        _fmnist("train", "images-idx3", "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+        _fmnist("train", "labels-idx1", "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+        _fmnist("t10k", "images-idx3", "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+        _fmnist("t10k", "labels-idx1", "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+    ),
+    "fashion-mnist-subset": (
+        _fmnist_subset("train", "images-idx3", "6dded81672539b5d148c1a85358069d1808c316dc6f6c0abfd12ba3ced5dd394"),
+        _fmnist_subset("train", "labels-idx1", "d7c464914ae4b919728c5c99c3cdde5a0259febf1e99ddc6927a15768731d7dc"),
+        _fmnist_subset("t10k", "images-idx3", "862035b0a96959b614c9574f4c2b0ae9584ca234813e8d6d7adb7838b12ca46b"),
+        _fmnist_subset("t10k", "labels-idx1", "aa3f574d30afaf0d4d9da084a6f8541771e20693d6a97fae6e9a4953fca8f078"),
+    ),
+    "time-machine": (
+        _d2l("timemachine.txt", "8424dbd9532ac81f7e5f0b6add90e6952baea29158309d7d1bf3884f4e12c516"),
+    ),
+    "airfoil": (
+        _d2l("airfoil_self_noise.dat", "74c75fd71783f1e6b71f8a622b993dc592897a97cd689c5090a07147a1b097b3"),
+    ),
+    "house-prices": (
+        _d2l("kaggle_house_pred_train.csv", "1e18addf81e5e4d347cc17ee6075bbe4a42b7fa26b9e5b063e8f692a5f929d41"),
+        _d2l("kaggle_house_pred_test.csv", "8fdd3d829d4d986b58f845c9553b225e67dd8383624d90fb6ca1d4bed5798c1e"),
+    ),
+    "tiny-shakespeare": (
+        DataFile("text/tinyshakespeare.txt", "text/tinyshakespeare.txt",
+                 "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+                 url="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"),
+    ),
+    "cora": (
+        _cora("x", "23cfa55d91c6f624233f5eb7b6e3f141f1bd2b2ae39608a63cf5d084bb27baab"),
+        _cora("y", "94465c14eb53e04ca262198dcbb2521ee8af60fb3f3d546cd6ca24a511b0e7d1"),
+        _cora("tx", "b9afbaa4a400df991f6f02ef677e1e44da55ffc04801fd02f9e673987829226a"),
+        _cora("ty", "41f5ac76596a1699cc33f53084a2419e92961c42bb75f36fc38e616d348532ad"),
+        _cora("allx", "9419ba2f26f5c35243db64aba110e0f35a04851609e0dc5433450676ca6b8543"),
+        _cora("ally", "2b998f5cc7fedc86e7f97ca2498f47a1ffc1462c29e2d578b23bf3f62b6e7d71"),
+        _cora("graph", "58f13302f39dde8852dad6fe6d15b89b077b6d7f837626bce671ef80344b383d"),
+        _cora("test.index", "297ce89af2b51a6a194181c7dbe1796c6a1cf9cd9349a88383b1b1e227867875"),
+    ),
+}
+
+
+# --------------------------------------------------------------------------- locating files
+
+
+def data_root(create: bool = False) -> Path:
+    """The folder that holds the course data (see the module docstring for the search order)."""
+    env = os.environ.get("DLCOURSE_DATA")
+    if env:
+        root = Path(env)
+    else:
+        here = Path.cwd()
+        candidates = [here / "data", here.parent / "data", here.parent.parent / "data"]
+        root = next((c for c in candidates if c.is_dir()), candidates[0])
+    if create:
+        root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _digest(path: Path, gunzip: bool) -> str:
+    h = hashlib.sha256()
+    opener = gzip.open if gunzip else open
+    try:
+        with opener(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except (OSError, EOFError):  # truncated or not gzip at all
+        return ""
+    return h.hexdigest()
+
+
+def _is_valid(path: Path, spec: DataFile) -> bool:
+    return path.is_file() and _digest(path, spec.gunzip) == spec.sha256
+
+
+def _install(tmp: Path, dest: Path, spec: DataFile, origin: str) -> None:
+    """Move a freshly written file into place, only if its checksum is right."""
+    if _digest(tmp, spec.gunzip) != spec.sha256:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"{origin} has the wrong checksum for {spec.path} (expected sha256 "
+                        f"{spec.sha256[:12]}...); the file is corrupt or a different version.")
+    os.replace(tmp, dest)
+
+
+def _temp_beside(dest: Path) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def _how_to_provide(spec: DataFile) -> str:
+    ways = [f"  1. set COURSE_DATA_DIR to a folder that holds {spec.source} (the course's shared "
+            "data folder has it) and run `make data` again;"]
+    if spec.url:
+        ways.append(f"  2. or connect to the internet so that it is downloaded from {spec.url}.")
+    elif spec.derive:
+        ways.append("  2. or connect to the internet so that the full data set it is cut from "
+                    "can be downloaded.")
+    return "\n".join(ways)
+
+
+def _fetch_file(spec: DataFile, root: Path, source_dir: Path | None, online: bool) -> Path:
+    dest = root / spec.path
+    if _is_valid(dest, spec):
+        return dest
+    problems = []
+    if source_dir is not None:
+        src = source_dir / spec.source
+        if src.is_file():
+            tmp = _temp_beside(dest)
+            shutil.copyfile(src, tmp)
+            try:
+                _install(tmp, dest, spec, f"{src}")
+                return dest
+            except DataError as err:
+                problems.append(str(err))
+        else:
+            problems.append(f"{src} does not exist.")
+    if online and spec.url:
+        tmp = _temp_beside(dest)
+        try:
+            with urllib.request.urlopen(spec.url, timeout=60) as r, open(tmp, "wb") as f:
+                shutil.copyfileobj(r, f)
+            _install(tmp, dest, spec, spec.url)
+            return dest
+        except (OSError, DataError) as err:
+            tmp.unlink(missing_ok=True)
+            problems.append(f"download from {spec.url} failed: {err}")
+    if spec.derive:
+        try:
+            _DERIVERS[spec.derive](root, source_dir, online)
+            if _is_valid(dest, spec):
+                return dest
+        except DataError as err:
+            problems.append(str(err))
+    detail = ("\n  (" + " ".join(problems) + ")") if problems else ""
+    raise DataError(f"Missing data file: {dest}{detail}\nProvide it in one of two ways:\n"
+                    f"{_how_to_provide(spec)}")
+
+
+def fetch(name: str, root: Path | str | None = None, source_dir: Path | str | None = None,
+          online: bool = True) -> Path:
+    """Make sure every file of data set ``name`` is present and intact; return the data root.
+
+    ``source_dir`` defaults to ``$COURSE_DATA_DIR``.  Raises ``DataError`` naming the missing
+    file and the two ways to provide it.
+    """
+    if name not in DATASETS:
+        raise DataError(f"unknown data set {name!r}; known: {', '.join(sorted(DATASETS))}")
+    root = Path(root) if root is not None else data_root(create=True)
+    if source_dir is None and os.environ.get("COURSE_DATA_DIR"):
+        source_dir = os.environ["COURSE_DATA_DIR"]
+    src = Path(source_dir) if source_dir is not None else None
+    for spec in DATASETS[name]:
+        _fetch_file(spec, root, src, online)
+    return root
+
+
+def prepare(names: Iterable[str] | None = None, root: Path | str | None = None,
+            source_dir: Path | str | None = None, online: bool = True,
+            log: Callable[[str], None] = print) -> list[str]:
+    """Fetch several data sets (all by default); return the error messages (empty: success)."""
+    errors = []
+    for name in names or DATASETS:
+        try:
+            where = fetch(name, root, source_dir, online)
+            log(f"  ok   {name:22s} {len(DATASETS[name])} file(s) in {where}")
+        except DataError as err:
+            log(f"  FAIL {name}")
+            errors.append(str(err))
+    return errors
+
+
+# --------------------------------------------------------------------------- derived files
+
+
+def _write_idx_prefix(src: Path, dest: Path, count: int) -> None:
+    """Write the first ``count`` records of the gzipped IDX file ``src`` to ``dest``."""
+    with gzip.open(src, "rb") as f:
+        raw = f.read()
+    ndim = raw[3]
+    dims = list(struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim]))
+    record = 1
+    for d in dims[1:]:
+        record *= d
+    header = raw[:4] + struct.pack(f">{ndim}I", count, *dims[1:])
+    body = raw[4 + 4 * ndim : 4 + 4 * ndim + count * record]
+    tmp = _temp_beside(dest)
+    with gzip.open(tmp, "wb") as f:
+        f.write(header + body)
+    os.replace(tmp, dest)
+
+
+def _derive_fashion_subset(root: Path, source_dir: Path | None, online: bool) -> None:
+    fetch("fashion-mnist", root, source_dir, online)
+    for split, count in (("train", 6000), ("t10k", 2000)):
+        for kind in ("images-idx3", "labels-idx1"):
+            name = f"{split}-{kind}-ubyte.gz"
+            _write_idx_prefix(root / "fashion-mnist/full" / name,
+                              root / "fashion-mnist/subset-6k-2k" / name, count)
+
+
+_DERIVERS: dict[str, Callable[[Path, Path | None, bool], None]] = {
+    "fashion_mnist_subset": _derive_fashion_subset,
+}
+
+
+# --------------------------------------------------------------------------- loaders
+
+
+def read_idx(path: Path | str):
+    """Read a (gzipped) IDX file into a uint8 tensor of shape (count, *dims)."""
+    import numpy as np
+    import torch
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if raw[:2] != b"\x00\x00" or raw[2] != 0x08:
+        raise DataError(f"{path} is not an unsigned-byte IDX file")
+    ndim = raw[3]
+    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+    array = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    return torch.from_numpy(array.copy())
+
+
+def load_fashion_mnist(subset: bool = False, root: Path | str | None = None):
+    """Fashion-MNIST as in-memory tensors: ``(X_train, y_train, X_test, y_test)``.
+
+    ``X_*`` are float32 in [0, 1] of shape (n, 1, 28, 28); ``y_*`` are int64 of shape (n,).
+    ``subset=True`` gives the 6,000/2,000 cut used where speed matters (grading).
+    Keeping the whole set in one tensor (47 MB as float32) is much faster on a CPU than a
+    ``DataLoader`` that decodes images one by one in worker processes.
+    """
+    name = "fashion-mnist-subset" if subset else "fashion-mnist"
+    folder = fetch(name, root) / ("fashion-mnist/" + ("subset-6k-2k" if subset else "full"))
+    out = []
+    for split in ("train", "t10k"):
+        X = read_idx(folder / f"{split}-images-idx3-ubyte.gz")
+        y = read_idx(folder / f"{split}-labels-idx1-ubyte.gz")
+        out += [X.unsqueeze(1).float().div_(255), y.long()]
+    return tuple(out)
+
+
+def load_text(name: str = "time-machine", root: Path | str | None = None) -> str:
+    """The raw text of a registered single-file text data set ("time-machine", "tiny-shakespeare")."""
+    (spec,) = DATASETS[name]
+    return (fetch(name, root) / spec.path).read_text(encoding="utf-8")
+
+
+def dataset_path(name: str, root: Path | str | None = None) -> Path:
+    """Path of the first file of data set ``name`` after fetching it (handy for single-file sets)."""
+    return fetch(name, root) / DATASETS[name][0].path
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dlcourse.data", description=__doc__.split("\n")[0])
+    parser.add_argument("names", nargs="*", help="data sets to prepare (default: all)")
+    parser.add_argument("--root", help="data root to fill (default: ./data)", default="data")
+    parser.add_argument("--source", help="folder to copy from (default: $COURSE_DATA_DIR)")
+    parser.add_argument("--offline", action="store_true", help="never try to download")
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in DATASETS]
+    if unknown:
+        print(f"unknown data set(s): {', '.join(unknown)}; known: {', '.join(DATASETS)}",
+              file=sys.stderr)
+        return 2
+    src = args.source or os.environ.get("COURSE_DATA_DIR")
+    print(f"Preparing data in {args.root}/ from {src or 'the internet'}")
+    errors = prepare(args.names or None, Path(args.root), src, online=not args.offline)
+    for err in errors:
+        print("\n" + err, file=sys.stderr)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

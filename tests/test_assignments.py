@@ -1,0 +1,109 @@
+"""Every assignment, graded through its built Gradescope zip (the code path Gradescope runs).
+
+* the solution scores full marks on every question;
+* the blank student notebook scores 0;
+* every known-wrong answer in ``wrong_answers.py`` loses points on its own question and on no
+  other question;
+* the zip carries the hidden tests, the student release does not, and nothing private leaks.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+
+from autograder import config, grade, leaks, mutants, notebooks
+from conftest import ASSIGNMENTS, built, solution_results
+
+WRONG = [(slug, w) for slug in ASSIGNMENTS
+         for w in mutants.load(config.ASSIGNMENTS / slug / "wrong_answers.py")]
+
+
+def _source_info(slug):
+    src = config.ASSIGNMENTS / slug / f"{slug}.ipynb"
+    return notebooks.check_otter_blocks(notebooks.load(src), src)
+
+
+def _questions(slug):
+    return {q: s for q, s in grade.question_scores(solution_results(slug)).items()
+            if q != "Public Tests"}
+
+
+@pytest.mark.parametrize("slug", ASSIGNMENTS)
+def test_assignment_shape(slug):
+    """At least 6 questions, each with public and hidden tests and a known-wrong answer."""
+    info = _source_info(slug)
+    assert len(info["questions"]) >= 6, f"{slug}: only {len(info['questions'])} questions"
+    wrong = {w.question for w in mutants.load(config.ASSIGNMENTS / slug / "wrong_answers.py")}
+    for name, q in info["questions"].items():
+        kinds = {t["hidden"] for t in q["tests"]}
+        assert kinds == {True, False}, f"{slug} {name}: needs both public and hidden tests"
+        assert all(t["doc"] for t in q["tests"]), f"{slug} {name}: every test needs a one-line docstring"
+        assert name in wrong, f"{slug} {name}: no known-wrong answer in wrong_answers.py"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("slug", ASSIGNMENTS)
+def test_solution_scores_full_marks(slug):
+    scores = _questions(slug)
+    assert scores, "the grader reported no questions"
+    short = {q: s for q, s in scores.items() if s[0] != s[1] or s[1] == 0}
+    assert not short, f"{slug}: the solution loses points on {short}"
+    info = _source_info(slug)
+    assert set(scores) == set(info["questions"]), "graded questions differ from the notebook's"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("slug", ASSIGNMENTS)
+def test_blank_notebook_scores_zero(slug):
+    paths = built(slug)
+    res = grade.grade(paths["zip"], paths["student"] / f"{slug}.ipynb")
+    scores = {q: s for q, s in grade.question_scores(res).items() if q != "Public Tests"}
+    assert scores and all(m > 0 for _, m in scores.values()), "no graded questions"
+    earned = {q: s for q, (s, _) in scores.items() if s}
+    assert not earned, f"{slug}: the blank notebook earns points on {earned}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("slug,wrong", WRONG, ids=[f"{s}-{w.question}" for s, w in WRONG])
+def test_wrong_answer_loses_only_its_question(slug, wrong, tmp_path):
+    paths = built(slug)
+    full = _questions(slug)
+    solution_nb = notebooks.load(paths["solution"] / f"{slug}.ipynb")
+    submission = tmp_path / f"{slug}.ipynb"
+    notebooks.save(mutants.apply(solution_nb, wrong), submission)
+    scores = grade.question_scores(grade.grade(paths["zip"], submission))
+    got, possible = scores[wrong.question]
+    assert got < possible, f"{slug} {wrong.question} ({wrong.mistake}): still scores {got}/{possible}"
+    collateral = {q: scores.get(q) for q, s in full.items()
+                  if q != wrong.question and scores.get(q) != s}
+    assert not collateral, f"{slug} {wrong.question}: other questions changed too: {collateral}"
+
+
+@pytest.mark.parametrize("slug", ASSIGNMENTS)
+def test_zip_holds_hidden_tests_and_release_does_not(slug):
+    paths = built(slug)
+    info = _source_info(slug)
+    with zipfile.ZipFile(paths["zip"]) as zf:
+        zipped = "\n".join(zf.read(n).decode() for n in zf.namelist() if n.startswith("tests/"))
+        assert "files/dlcourse/data.py" in zf.namelist(), "the helper package is not in the zip"
+        otter_config = json.loads(zf.read("otter_config.json"))
+    released = "\n".join(p.read_text() for p in (paths["student"] / "tests").glob("*.py"))
+    for name, q in info["questions"].items():
+        for t in q["tests"]:
+            assert f"def {t['name']}(" in zipped, f"{t['name']} missing from the zip"
+            if t["hidden"]:
+                assert t["name"] not in released, f"hidden test {t['name']} is in the release"
+            else:
+                assert f"def {t['name']}(" in released, f"public test {t['name']} missing from the release"
+    assert otter_config["assignment_name"] == slug
+
+
+@pytest.mark.parametrize("slug", ASSIGNMENTS)
+def test_student_release_leaks_nothing(slug):
+    paths = built(slug)
+    assert leaks.find_leaks(config.ASSIGNMENTS / slug / f"{slug}.ipynb", paths["student"]) == []
+    # the leak check itself must be able to fail: the solution folder is full of private lines
+    assert leaks.find_leaks(config.ASSIGNMENTS / slug / f"{slug}.ipynb", paths["solution"])
