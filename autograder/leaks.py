@@ -17,6 +17,9 @@ from pathlib import Path
 from . import notebooks
 
 MIN_LENGTH = 16
+# Lines any Python file may contain: never evidence of a leak on their own.
+GENERIC = re.compile(r"^(import |from \S+ import |with torch\.no_grad\(\):|except\b|try:|else:|"
+                     r"finally:|for _ in range\(\w+\):|return \w+$|[\w.]+\(\)$)")
 MARKERS = re.compile(
     r"#\s*(BEGIN|END)\s+(SOLUTION|QUESTION|TESTS|PROMPT)\b|ASSIGNMENT CONFIG|"
     r"#\s*SOLUTION\b|TEST\s+CONFIG|hidden:\s*true",
@@ -61,7 +64,8 @@ def private_and_public_lines(src: Path) -> tuple[set[str], set[str]]:
             elif stripped:
                 public.add(stripped)
     distinctive = {ln for ln in private - public
-                   if len(ln) >= MIN_LENGTH and not ln.startswith(('"""', "#"))}
+                   if len(ln) >= MIN_LENGTH and not ln.startswith(('"""', "#"))
+                   and not GENERIC.match(ln)}
     return distinctive, public
 
 

@@ -107,3 +107,17 @@ def test_student_release_leaks_nothing(slug):
     assert leaks.find_leaks(config.ASSIGNMENTS / slug / f"{slug}.ipynb", paths["student"]) == []
     # the leak check itself must be able to fail: the solution folder is full of private lines
     assert leaks.find_leaks(config.ASSIGNMENTS / slug / f"{slug}.ipynb", paths["solution"])
+
+
+def test_nothing_private_anywhere_in_the_student_release():
+    """The whole release (lectures, README, MANIFEST, every assignment) holds no private line."""
+    release = config.DIST / "student"
+    for slug in ASSIGNMENTS:
+        built(slug)
+    if not (release / "MANIFEST.json").exists():
+        from autograder import build
+
+        build.build_release(log=lambda *_: None)
+    for slug in ASSIGNMENTS:
+        problems = leaks.find_leaks(config.ASSIGNMENTS / slug / f"{slug}.ipynb", release)
+        assert not problems, f"{slug}: " + "\n".join(problems[:10])

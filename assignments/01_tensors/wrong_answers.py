@@ -49,15 +49,14 @@ def gradient_descent(f, x0, lr, num_steps):
             x -= lr * x.grad
     return x.detach()
 
-# %% q7: backward overwrites .grad instead of accumulating, and skips the topological sort
+# %% q7: tanh overwrites .grad instead of adding, and backward skips the topological sort
 class Value(Value):
-    def __mul__(self, other):
-        other = other if isinstance(other, Value) else Value(other)
-        out = Value(self.data * other.data, (self, other))
+    def tanh(self):
+        t = math.tanh(self.data)
+        out = Value(t, (self,))
 
         def _backward():
-            self.grad = other.data * out.grad
-            other.grad = self.data * out.grad
+            self.grad = (1 - t**2) * out.grad
 
         out._backward = _backward
         return out
