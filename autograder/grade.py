@@ -104,6 +104,17 @@ def question_scores(results: dict[str, Any]) -> dict[str, tuple[float, float]]:
     return out
 
 
+def total_score(results: dict[str, Any]) -> float:
+    """The submission's score: Gradescope uses the top-level score if present, else the sum."""
+    if results.get("score") is not None:
+        return float(results["score"])
+    return sum(float(t.get("score") or 0) for t in results.get("tests", []))
+
+
+def max_score(results: dict[str, Any]) -> float:
+    return sum(float(t.get("max_score") or 0) for t in results.get("tests", []))
+
+
 def grade_folder(zip_path: Path, folder: Path, out_dir: Path, jobs: int = 2,
                  timeout: float = DEFAULT_TIMEOUT) -> Path:
     """Grade every ``.ipynb``/``.zip`` under ``folder`` in parallel; write scores.csv in ``out_dir``."""
@@ -119,8 +130,8 @@ def grade_folder(zip_path: Path, folder: Path, out_dir: Path, jobs: int = 2,
                 res = fut.result()
             except Exception as err:  # never let one submission stop the rest
                 res = _failure(f"internal error: {err!r}")
-            possible = sum(float(t.get("max_score") or 0) for t in res.get("tests", []))
-            rows.append({"submission": str(s.relative_to(folder)), "score": res.get("score", 0),
+            possible = max_score(res)
+            rows.append({"submission": str(s.relative_to(folder)), "score": total_score(res),
                          "max_score": possible, "seconds": res.get("execution_time", ""),
                          "error": "" if possible else res.get("output", "")[:200]})
             print(f"{rows[-1]['submission']}: {rows[-1]['score']} / {possible}", flush=True)
@@ -155,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     res = grade(args.zip, args.submission, args.out or Path("."), args.timeout)
     for q, (s, m) in question_scores(res).items():
         print(f"  {q:12s} {s:g} / {m:g}")
-    print(f"score: {res.get('score')}  (results.json in {args.out or Path('.')})")
+    print(f"score: {total_score(res):g} / {max_score(res):g}  (results.json in {args.out or Path('.')})")
     return 0
 
 

@@ -17,9 +17,10 @@ from pathlib import Path
 from . import notebooks
 
 MIN_LENGTH = 16
-# Lines any Python file may contain: never evidence of a leak on their own.
+# Lines any Python file may contain (imports, block headers such as `for ...:`, `def f(x):`,
+# bare calls, seeding a generator): never evidence of a leak on their own.
 GENERIC = re.compile(r"^(import |from \S+ import |with torch\.no_grad\(\):|except\b|try:|else:|"
-                     r"finally:|for _ in range\(\w+\):|return \w+$|[\w.]+\(\)$)")
+                     r"finally:|return \w+$|[\w.]+\(\)$|.*:$|\w+ = torch\.Generator\(\)\.manual_seed\(\d+\)$)")
 MARKERS = re.compile(
     r"#\s*(BEGIN|END)\s+(SOLUTION|QUESTION|TESTS|PROMPT)\b|ASSIGNMENT CONFIG|"
     r"#\s*SOLUTION\b|TEST\s+CONFIG|hidden:\s*true",

@@ -11,9 +11,9 @@ sure a data set is present under the data root and returns its folder:
    2,000 test images of the full set) and are rebuilt from their parent when missing.
 
 The data root is ``$DLCOURSE_DATA`` if set, else the first ``data/`` folder found in the
-working directory or up to two levels above it (so ``lectures/x.ipynb`` and
-``assignments/x/x.ipynb`` both find the repository's ``data/``; d2l reads ``../data`` too),
-else ``./data``.
+working directory or up to three levels above it (so ``lectures/x.ipynb``,
+``assignments/x/x.ipynb`` and ``dist/solution/x/x.ipynb`` all find the repository's ``data/``;
+d2l reads ``../data`` too), else ``./data``.
 
 Run ``python -m dlcourse.data`` (what ``make data`` does) to fill the data root with every
 registered file.
@@ -152,7 +152,7 @@ def data_root(create: bool = False) -> Path:
         root = Path(env)
     else:
         here = Path.cwd()
-        candidates = [here / "data", here.parent / "data", here.parent.parent / "data"]
+        candidates = [folder / "data" for folder in (here, *list(here.parents)[:3])]
         root = next((c for c in candidates if c.is_dir()), candidates[0])
     if create:
         root.mkdir(parents=True, exist_ok=True)
@@ -372,7 +372,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     src = args.source or os.environ.get("COURSE_DATA_DIR")
-    print(f"Preparing data in {args.root}/ from {src or 'the internet'}")
+    where = src or ("nowhere (offline, no COURSE_DATA_DIR)" if args.offline else "the internet")
+    print(f"Preparing data in {args.root}/ from {where}")
     errors = prepare(args.names or None, Path(args.root), src, online=not args.offline)
     for err in errors:
         print("\n" + err, file=sys.stderr)
