@@ -24,7 +24,7 @@ TOOLING := course.yml $(wildcard autograder/*.py autograder/*.yml autograder/*.t
 ZIPS := $(ASSIGNMENTS:%=dist/gradescope/%.zip)
 LECTURE_OUT := $(LECTURES:%=dist/student/lectures/%.ipynb)
 
-.PHONY: all help venv data build lectures assignments test test-quick grade sync check clean distclean
+.PHONY: all help venv data build lectures assignments test test-quick bench grade sync check clean distclean
 
 all: venv data build ## set up .venv and data/, then build the whole course (the default)
 
@@ -46,7 +46,7 @@ $(VENV)/.installed: requirements.txt course.yml pyproject.toml
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $@
 
-data: $(VENV)/.installed ## fill data/ from $$COURSE_DATA_DIR (else download), checksums verified
+data: $(VENV)/.installed ## fill data/ from COURSE_DATA_DIR (else download), checksums verified
 	$(PY) -m dlcourse.data
 
 # --------------------------------------------------------------------------- build
@@ -76,6 +76,10 @@ test: ## run every test: notebooks, grading through the zips, hygiene, units (JO
 
 test-quick: venv ## the fast loop: everything except the slow notebook/grading tests
 	$(PY) -m pytest -n $(JOBS) -m "not slow"
+
+bench: ## time and peak memory of every notebook and grading run -> dist/bench/ (WEEKS="01 03")
+	@$(MAKE) --no-print-directory -j$(JOBS) all
+	$(PY) -m autograder.bench $(if $(WEEKS),--weeks $(WEEKS))
 
 grade: ## grade: make grade ASSIGNMENT=01_tensors SUBMISSION=file.ipynb|file.zip|folder [OUT=dir]
 	@test -n "$(ASSIGNMENT)" -a -n "$(SUBMISSION)" || \
