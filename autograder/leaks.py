@@ -17,10 +17,17 @@ from pathlib import Path
 from . import notebooks
 
 MIN_LENGTH = 16
-# Lines any Python file may contain (imports, block headers such as `for ...:`, `def f(x):`,
-# bare calls, seeding a generator): never evidence of a leak on their own.
-GENERIC = re.compile(r"^(import |from \S+ import |with torch\.no_grad\(\):|except\b|try:|else:|"
-                     r"finally:|return \w+$|[\w.]+\(\)$|.*:$|\w+ = torch\.Generator\(\)\.manual_seed\(\d+\)$)")
+# Lines any Python file may contain: never evidence of a leak on their own.
+GENERIC_PATTERNS = (
+    r"import \S+.*",                            # imports
+    r"from \S+ import .*",
+    r".*:",                                      # block headers: def f(x):, for ...:, with ...:, else:
+    r"return \w+",                              # returning a plain name
+    r"[\w.]+\(\)",                              # a bare call: node._backward()
+    r"\w+ = [\w.]+\(\)",                         # loss_fn = nn.MSELoss()
+    r"\w+ = torch\.Generator\(\)\.manual_seed\(\d+\)",  # seeding a generator
+)
+GENERIC = re.compile("^(?:" + "|".join(GENERIC_PATTERNS) + ")$")
 MARKERS = re.compile(
     r"#\s*(BEGIN|END)\s+(SOLUTION|QUESTION|TESTS|PROMPT)\b|ASSIGNMENT CONFIG|"
     r"#\s*SOLUTION\b|TEST\s+CONFIG|hidden:\s*true",
