@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 
@@ -12,6 +13,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from autograder import build, config, grade  # noqa: E402
+
+# Several pytest workers share the CPU cores: one thread per notebook kernel avoids
+# oversubscription (two 2-thread kernels on 2 cores run several times slower than 1-thread ones).
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
 
 
 def _newest_input(slug: str) -> float:
