@@ -211,13 +211,7 @@ def build_lecture(slug: str, log=print) -> Path:
     src = config.LECTURES / f"{slug}.ipynb"
     rel = _rel(src)
     nb = notebooks.clean(notebooks.render(notebooks.load(src), "lecture", slug, rel))
-    for i, cell in enumerate(nb["cells"]):
-        if cell["cell_type"] == "code":
-            try:
-                notebooks.ast.parse(notebooks._python_for_parsing(cell["source"]))
-            except SyntaxError as err:
-                raise NotebookError(f"{notebooks.describe_cell(rel, i, cell)}: invalid Python at "
-                                    f"line {err.lineno}: {err.msg}") from None
+    notebooks.check_code_cells(nb, rel)
     dest = _student() / "lectures" / f"{slug}.ipynb"
     stage = _staging(slug)
     try:
@@ -266,7 +260,7 @@ def build_release(log=print) -> Path:
                 _replace_file(item, dest)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    log(f"built release root: dist/student/README.md, MANIFEST.json, dlcourse/")
+    log("built release root: dist/student/README.md, MANIFEST.json, dlcourse/")
     return _student()
 
 

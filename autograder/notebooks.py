@@ -105,6 +105,17 @@ def _python_for_parsing(code: str) -> str:
     return "\n".join(lines)
 
 
+def check_code_cells(nb: dict[str, Any], path: Path | str) -> None:
+    """Raise ``NotebookError`` naming the first code cell that is not valid Python."""
+    for i, cell in enumerate(nb["cells"]):
+        if cell.get("cell_type") == "code":
+            try:
+                ast.parse(_python_for_parsing(source(cell)))
+            except SyntaxError as err:
+                raise NotebookError(f"{describe_cell(path, i, cell)}: invalid Python at line "
+                                    f"{err.lineno}: {err.msg}") from None
+
+
 def _marker(cell: dict[str, Any]) -> str | None:
     if cell.get("cell_type") != "raw":
         return None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import zipfile
-from pathlib import Path
 
 import pytest
 
@@ -102,6 +101,13 @@ def test_render_generates_badge_and_colab_setup_from_course_config():
                                "lecture", "07_cnns", "x.ipynb", cfg)
     assert "'--no-deps', 'd2l==1.0.3'" in lecture["cells"][1]["source"]
     assert "otter-grader" not in lecture["cells"][1]["source"]
+
+
+def test_a_lecture_with_invalid_python_fails_with_the_cell_named():
+    nb = _nb(("markdown", "# T"), ("code", "x = 1"), ("code", "for i in range(3)\n    print(i)"))
+    with pytest.raises(NotebookError, match=r"lectures/x\.ipynb: cell 2 \(code, 'for i in range\(3\)'\): invalid Python"):
+        notebooks.check_code_cells(nb, "lectures/x.ipynb")
+    notebooks.check_code_cells(_nb(("code", "%matplotlib inline\n!ls\nx = 1")), "ok.ipynb")
 
 
 def test_render_refuses_a_notebook_without_badge_or_setup_markers():
