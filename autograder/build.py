@@ -31,7 +31,7 @@ def _student() -> Path:
     return config.DIST / "student"
 
 # Keys of an assignment's config cell that the course uses and Otter does not know.
-COURSE_KEYS = ("datasets",)
+COURSE_KEYS = ("datasets", "limits")
 
 
 class BuildError(Exception):
@@ -103,6 +103,7 @@ def assignment_config(slug: str, own: dict[str, Any]) -> tuple[dict[str, Any], l
     """Otter config for ``slug``: shared defaults, then the notebook's own, then the fixed keys."""
     own = dict(own)
     datasets = own.pop("datasets", []) or []
+    own.pop("limits", None)  # the hardened grader's, read again from the notebook by harden_zip
     merged = _merge(config.otter_defaults(), own)
     merged["name"] = slug
     merged["python_version"] = config.course()["grading_python"]
@@ -166,12 +167,12 @@ def build_assignment(slug: str, log=print) -> dict[str, Path]:
         for generated in ("dlcourse", "data"):  # students get these from the release root / make data
             if (student / generated).exists():
                 shutil.rmtree(student / generated)
-        student_nb = notebooks.load(student / f"{slug}.ipynb")
+        student_nb = _colab_safe_export(notebooks.load(student / f"{slug}.ipynb"))
         notebooks.save(notebooks.clean(student_nb) | {"metadata": _student_metadata(student_nb)},
                        student / f"{slug}.ipynb")
 
         solution = out / "autograder"
-        zip_path.rename(stage / f"{slug}.zip")
+        harden_zip(zip_path, stage / f"{slug}.zip", slug, info["config"].get("limits") or {})
         for generated in ("dlcourse", "data", "requirements.txt", "environment.yml",
                           "otter_config.json", "run_autograder", "run_otter.py", "setup.sh"):
             target = solution / generated
@@ -193,6 +194,62 @@ def build_assignment(slug: str, log=print) -> dict[str, Path]:
         f"dist/gradescope/{slug}.zip")
     return {"student": _student() / "assignments" / slug, "solution": config.DIST / "solution" / slug,
             "zip": config.DIST / "gradescope" / f"{slug}.zip"}
+
+
+COLAB_EXPORT = (
+    'if "google.colab" in sys.modules:  # Otter cannot make the zip on Colab\n'
+    '    print("On Colab: File > Download > Download .ipynb, then upload that .ipynb to Gradescope.")\n'
+    "else:\n"
+)
+
+
+def _colab_safe_export(nb: dict[str, Any]) -> dict[str, Any]:
+    """Otter's export cell raises on Colab; make it print the Colab upload path there instead."""
+    for cell in nb["cells"]:
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if cell["cell_type"] == "code" and "grader.export(" in source and "google.colab" not in source:
+            lines = source.splitlines()
+            comments = [ln for ln in lines if ln.startswith("#")]
+            body = [ln for ln in lines if not ln.startswith("#")]
+            cell["source"] = "\n".join(comments + [COLAB_EXPORT.rstrip("\n")] +
+                                       ["    " + ln for ln in body])
+    return nb
+
+
+HARDEN = Path(__file__).resolve().parent / "harden"
+# What Otter's own zip carries that the hardened grader replaces or does not need.
+OTTER_ONLY = ("run_autograder", "run_otter.py", "setup.sh", "environment.yml", "requirements.txt",
+              "otter_config.json")
+
+
+def harden_zip(otter_zip: Path, dest: Path, slug: str, limits: dict[str, Any]) -> None:
+    """Repackage Otter's zip around the hardened grader (see autograder/README.md).
+
+    Kept from Otter: ``tests/`` (hidden and public, Otter's format) and ``files/`` (support
+    files).  Added: ``harden/`` (judge, worker, an inert ``otter`` stand-in), ``harden.json``
+    (assignment name and limits), our ``run_autograder``, a lean ``setup.sh`` and the grading
+    ``requirements.txt``.
+    """
+    import zipfile
+
+    config_json = {"assignment": slug, "limits": limits,
+                   "python": config.course().get("grading_python", "3.12")}
+    with zipfile.ZipFile(otter_zip) as src, \
+            zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            if info.filename.split("/")[0] in OTTER_ONLY:
+                continue
+            out.writestr(info, src.read(info))
+        for path in sorted(HARDEN.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py",):
+                out.write(path, "harden/" + path.relative_to(HARDEN).as_posix())
+        for name in ("run_autograder", "setup.sh"):
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = 0o755 << 16
+            out.writestr(info, (HARDEN / "image" / name).read_text(encoding="utf-8"))
+        out.writestr("requirements.txt",
+                     (config.ROOT / "autograder" / "requirements.txt").read_text(encoding="utf-8"))
+        out.writestr("harden.json", json.dumps(config_json, indent=2) + "\n")
 
 
 def _student_metadata(nb: dict[str, Any]) -> dict[str, Any]:
@@ -238,7 +295,11 @@ def build_release(log=print) -> Path:
         (stage / "README.md").write_text(readme, encoding="utf-8")
         _copy_tree(config.HELPER_PACKAGE, stage / "dlcourse")
         shutil.copyfile(config.ROOT / "pyproject.toml", stage / "pyproject.toml")
-        shutil.copyfile(config.ROOT / "requirements.txt", stage / "requirements.txt")
+        # Students get the course's packages, not the developers' test tools.
+        dev_only = ("pytest", "playwright")
+        kept = [line for line in (config.ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()
+                if not line.strip().lower().startswith(dev_only)]
+        (stage / "requirements.txt").write_text("\n".join(kept) + "\n", encoding="utf-8")
         with open(stage / "requirements.txt", "a", encoding="utf-8") as f:
             f.write("\n# the course's helper package, from this folder\n-e .\n")
         (stage / ".gitignore").write_text("data/\n.venv/\n__pycache__/\n*.zip\n.OTTER_LOG\n")

@@ -5,7 +5,8 @@
 
 For each submission a throw-away folder is laid out like Gradescope's ``/autograder``
 (``source/`` = the unzipped autograder, ``submission/``, ``results/``) and the zip's own
-grading entry point runs there in a fresh Python process.  The result is Gradescope's
+judge (``harden.judge``, what its ``run_autograder`` starts) runs there in a fresh Python
+process; as root it runs the submission as an unprivileged user, as on Gradescope.  The result is Gradescope's
 ``results.json``.  When grading itself breaks (a crash, a time-out, no results file) the
 submission still gets a ``results.json`` with score 0 and the reason, and a folder of
 submissions is always graded to the end: one CSV row per submission.
@@ -29,7 +30,8 @@ from typing import Any
 
 DEFAULT_TIMEOUT = 600  # seconds for one whole submission
 
-ENTRY = "from otter.run.run_autograder import main; import sys; main(sys.argv[1], otter_run=True)"
+# The zip's judge (autograder/harden/judge.py), run as Gradescope's run_autograder runs it.
+ENTRY = ["-m", "harden.judge"]
 
 
 def _failure(reason: str) -> dict[str, Any]:
@@ -42,13 +44,10 @@ def _failure(reason: str) -> dict[str, Any]:
 
 
 def _unpack_submission(submission: Path, dest: Path) -> None:
-    if submission.suffix == ".zip":
-        with zipfile.ZipFile(submission) as zf:
-            for member in zf.infolist():
-                target = (dest / member.filename).resolve()
-                if not str(target).startswith(str(dest.resolve()) + os.sep):
-                    raise ValueError(f"the zip holds an unsafe path {member.filename!r}")
-            zf.extractall(dest)
+    """Put the upload in ``submission/`` as it is (a file, or every file of a folder, as a
+    Gradescope export holds them): the judge unpacks zips itself, with limits."""
+    if submission.is_dir():
+        shutil.copytree(submission, dest, dirs_exist_ok=True, symlinks=True)
     else:
         shutil.copy(submission, dest / submission.name)
 
@@ -57,6 +56,7 @@ def grade(zip_path: Path | str, submission: Path | str, out_dir: Path | str | No
           timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
     """Grade one submission (``.ipynb`` or ``.zip``); return (and optionally write) results.json."""
     zip_path, submission = Path(zip_path).resolve(), Path(submission).resolve()
+    # (a folder is one submission made of all its files)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="grade.") as tmp:
         ag = Path(tmp) / "autograder"
@@ -70,8 +70,8 @@ def grade(zip_path: Path | str, submission: Path | str, out_dir: Path | str | No
             _unpack_submission(submission, ag / "submission")
             env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "COURSE_"))}
             env["PYTHONDONTWRITEBYTECODE"] = "1"
-            proc = subprocess.run([sys.executable, "-c", ENTRY, str(ag)], capture_output=True,
-                                  text=True, timeout=timeout, cwd=ag, env=env)
+            proc = subprocess.run([sys.executable, *ENTRY, str(ag)], capture_output=True,
+                                  text=True, timeout=timeout, cwd=ag / "source", env=env)
             log = proc.stdout + proc.stderr
             results_path = ag / "results" / "results.json"
             if results_path.is_file():
@@ -117,8 +117,13 @@ def max_score(results: dict[str, Any]) -> float:
 
 def grade_folder(zip_path: Path, folder: Path, out_dir: Path, jobs: int = 2,
                  timeout: float = DEFAULT_TIMEOUT) -> Path:
-    """Grade every ``.ipynb``/``.zip`` under ``folder`` in parallel; write scores.csv in ``out_dir``."""
-    subs = sorted(p for p in folder.rglob("*") if p.suffix in (".ipynb", ".zip") and p.is_file())
+    """Grade every submission in ``folder`` in parallel; write scores.csv in ``out_dir``.
+
+    A submission is a sub-folder (one per student, as in a Gradescope export: all its files
+    are uploaded together) or a loose ``.ipynb``/``.zip`` file at the top of ``folder``.
+    """
+    subs = sorted(p for p in folder.iterdir()
+                  if p.is_dir() or (p.is_file() and p.suffix in (".ipynb", ".zip")))
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -147,7 +152,8 @@ def grade_folder(zip_path: Path, folder: Path, out_dir: Path, jobs: int = 2,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.grade", description=__doc__.split("\n")[0])
     parser.add_argument("zip", type=Path, help="the assignment's Gradescope zip")
-    parser.add_argument("submission", type=Path, help="a .ipynb/.zip, or a folder of them")
+    parser.add_argument("submission", type=Path,
+                        help="a .ipynb/.zip, or a folder of submissions (one sub-folder or file each)")
     parser.add_argument("--out", type=Path, default=None, help="where results go (default: .)")
     parser.add_argument("-j", "--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)

@@ -26,6 +26,7 @@ GENERIC_PATTERNS = (
     r"[\w.]+\(\)",                              # a bare call: node._backward()
     r"\w+ = [\w.]+\(\)",                         # loss_fn = nn.MSELoss()
     r"\w+ = torch\.Generator\(\)\.manual_seed\(\d+\)",  # seeding a generator
+    r"(?:torch|np\.random|random)\.(?:manual_)?seed\(\w+\)",  # seeding the global generators
     r"\w+ = torch\.(?:randn|rand|randint|randperm)\(.*generator=\w+\)",  # random test inputs
 )
 GENERIC = re.compile("^(?:" + "|".join(GENERIC_PATTERNS) + ")$")

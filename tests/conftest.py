@@ -25,6 +25,7 @@ def _newest_input(slug: str) -> float:
     inputs = [config.ASSIGNMENTS / slug / f"{slug}.ipynb", ROOT / "course.yml"]
     inputs += list((ROOT / "autograder").glob("*.py")) + list((ROOT / "dlcourse").glob("*.py"))
     inputs += list((ROOT / "autograder").glob("*.yml"))
+    inputs += [p for p in (ROOT / "autograder" / "harden").rglob("*") if p.is_file()]
     return max(p.stat().st_mtime for p in inputs if p.exists())
 
 

@@ -89,7 +89,12 @@ def test_zip_holds_hidden_tests_and_release_does_not(slug):
     with zipfile.ZipFile(paths["zip"]) as zf:
         zipped = "\n".join(zf.read(n).decode() for n in zf.namelist() if n.startswith("tests/"))
         assert "files/dlcourse/data.py" in zf.namelist(), "the helper package is not in the zip"
-        otter_config = json.loads(zf.read("otter_config.json"))
+        harden = json.loads(zf.read("harden.json"))
+        names = zf.namelist()
+        for needed in ("run_autograder", "setup.sh", "requirements.txt", "harden/judge.py",
+                       "harden/worker.py", "harden/otter_stub/otter/__init__.py"):
+            assert needed in names, f"{needed} is missing from the zip"
+        assert not any(n.endswith((".ipynb", ".OTTER_LOG")) for n in names), "no solution in the zip"
     released = "\n".join(p.read_text() for p in (paths["student"] / "tests").glob("*.py"))
     for name, q in info["questions"].items():
         for t in q["tests"]:
@@ -98,7 +103,7 @@ def test_zip_holds_hidden_tests_and_release_does_not(slug):
                 assert t["name"] not in released, f"hidden test {t['name']} is in the release"
             else:
                 assert f"def {t['name']}(" in released, f"public test {t['name']} missing from the release"
-    assert otter_config["assignment_name"] == slug
+    assert harden["assignment"] == slug
 
 
 @pytest.mark.parametrize("slug", ASSIGNMENTS)

@@ -217,9 +217,12 @@ def test_grade_reports_a_reason_when_the_zip_is_broken(tmp_path):
 
 
 def test_grade_refuses_zip_submissions_with_unsafe_paths(tmp_path):
-    ag = tmp_path / "ag.zip"
+    ag = tmp_path / "ag.zip"  # a minimal hardened zip: the judge, its config, no tests
+    harden = ROOT / "autograder" / "harden"
     with zipfile.ZipFile(ag, "w") as zf:
-        zf.writestr("otter_config.json", "{}")
+        for path in harden.rglob("*.py"):
+            zf.write(path, "harden/" + path.relative_to(harden).as_posix())
+        zf.writestr("harden.json", '{"assignment": "01_tensors"}')
     sub = tmp_path / "sub.zip"
     with zipfile.ZipFile(sub, "w") as zf:
         zf.writestr("../escape.ipynb", "{}")

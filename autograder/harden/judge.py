@@ -1,0 +1,606 @@
+"""The trusted half of the grader: checks the submission, runs it in a sandbox, writes results.json.
+
+Gradescope runs ``run_autograder``, which runs ``python -m harden.judge /autograder``.  The judge
+
+1. locks the tests away (``/autograder/source`` becomes root-only) and reads them itself;
+2. finds exactly one notebook in ``submission/`` (a zip is unpacked with limits on paths,
+   sizes and counts) and checks it: UTF-8, JSON, nbformat 4, a Python kernel, this
+   assignment's notebook;
+3. runs ``worker.py`` as an unprivileged user in a scratch folder, in its own session, with
+   a per-cell and a total time limit, a memory limit and capped output.  A cell that hangs,
+   exhausts memory or kills the process is skipped and the notebook is run again without it,
+   so the questions before and after it are still graded;
+4. sends the public tests, then the hidden tests, and receives pass/fail as JSON lines;
+5. kills every process the submission started, then computes the score from the points it
+   read itself and writes ``results.json`` atomically.
+
+Whatever goes wrong, a ``results.json`` with a score and a reason is written.  Only the
+standard library is used here, so a broken scientific stack cannot stop the verdict.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import os
+import pwd
+import re
+import secrets
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+DEFAULTS = {
+    "cell_timeout": 120.0,      # seconds one cell may run
+    "test_timeout": 60.0,       # seconds one test may run
+    "total_timeout": 600.0,     # seconds for the whole submission, restarts included
+    "memory_mb": 1400,          # resident memory of the submission's processes
+    "max_notebook_mb": 20,      # size of the submitted .ipynb
+    "max_zip_members": 200,
+    "max_unzipped_mb": 100,
+    "max_restarts": 4,
+    "sandbox_user": "grader-sandbox",
+    "sandbox_uid": 64999,       # no such user: a free uid in [60999, 64999] per grading
+    "seed": 42,
+}
+
+
+class Reject(Exception):
+    """The submission cannot be graded; the message is shown to the student."""
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def load_tests(tests_dir: Path) -> list[dict]:
+    """Read Otter's exception-based test files without importing them (so without otter)."""
+    files = {p.stem: p.read_text(encoding="utf-8") for p in tests_dir.glob("*.py")}
+    return parse_tests(files)
+
+
+def load_tests_from_zip(zf: zipfile.ZipFile) -> list[dict]:
+    """The tests of a built autograder zip (for the course's own checks)."""
+    return parse_tests({Path(n).stem: zf.read(n).decode() for n in zf.namelist()
+                        if n.startswith("tests/") and n.endswith(".py")})
+
+
+def parse_tests(files: dict[str, str]) -> list[dict]:
+    tests = []
+    for stem in sorted(files, key=_natural):
+        tree = ast.parse(files[stem], filename=f"tests/{stem}.py")
+        qname, file_points = stem, None
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and \
+                    isinstance(node.targets[0], ast.Name):
+                if node.targets[0].id == "name":
+                    qname = ast.literal_eval(node.value)
+                elif node.targets[0].id == "points":
+                    file_points = ast.literal_eval(node.value)
+        found = []
+        for node in tree.body:
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            opts = {"points": None, "hidden": False}
+            for dec in node.decorator_list:
+                if isinstance(dec, ast.Call):
+                    for kw in dec.keywords:
+                        if kw.arg in opts:
+                            opts[kw.arg] = ast.literal_eval(kw.value)
+            plain = ast.FunctionDef(name=node.name, args=node.args, body=node.body,
+                                    decorator_list=[], returns=None, type_comment=None,
+                                    lineno=node.lineno, col_offset=0)
+            source = ast.unparse(ast.fix_missing_locations(ast.Module([plain], type_ignores=[])))
+            found.append({"id": f"{qname}/{node.name}", "question": qname, "function": node.name,
+                          "params": [a.arg for a in node.args.args], "source": source,
+                          "hidden": bool(opts["hidden"]), "points": opts["points"],
+                          "doc": (ast.get_docstring(node) or node.name).splitlines()[0]})
+        unset = [t for t in found if t["points"] is None]
+        if unset:
+            rest = (file_points if file_points is not None else len(found)) - \
+                sum(t["points"] for t in found if t["points"] is not None)
+            for t in unset:
+                t["points"] = max(rest, 0) / len(unset)
+        tests += found
+    return tests
+
+
+def _natural(text: str):
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text)]
+
+
+# --------------------------------------------------------------------------- submission
+
+
+def _safe_unzip(data: bytes, limits: dict) -> dict[str, bytes]:
+    """The members of a submitted zip, refusing unsafe paths, bombs and huge archives."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise Reject("the uploaded .zip file is not a valid zip archive") from None
+    members = zf.infolist()
+    if len(members) > limits["max_zip_members"]:
+        raise Reject(f"the zip holds {len(members)} files; at most {limits['max_zip_members']} "
+                     "are accepted")
+    budget = limits["max_unzipped_mb"] * 2**20
+    out = {}
+    for info in members:
+        name = info.filename
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+            raise Reject(f"the zip holds an unsafe path {name!r} (absolute or with '..'); "
+                         "zip only your notebook")
+        if info.is_dir():
+            continue
+        if info.file_size > budget:
+            raise Reject(f"the zip member {name!r} unpacks to {info.file_size / 2**20:.0f} MB, "
+                         f"more than the {limits['max_unzipped_mb']} MB allowed")
+        with zf.open(info) as f:  # read at most the budget, whatever the header claims
+            blob = f.read(budget + 1)
+        if len(blob) > budget:
+            raise Reject(f"the zip unpacks to more than {limits['max_unzipped_mb']} MB")
+        budget -= len(blob)
+        out[name] = blob
+    return out
+
+
+def find_notebook(submission: Path, limits: dict) -> tuple[str, bytes, list[str]]:
+    """(name, bytes, notes) of the one notebook in the submission folder."""
+    notes = []
+    candidates: dict[str, bytes] = {}
+    files = sorted(p for p in submission.rglob("*") if p.is_file() and not p.is_symlink())
+    for path in files:
+        rel = path.relative_to(submission).as_posix()
+        if path.suffix.lower() == ".ipynb" and "__MACOSX" not in rel and \
+                ".ipynb_checkpoints" not in rel:
+            candidates[rel] = path.read_bytes()
+        elif path.suffix.lower() == ".zip":
+            for name, blob in _safe_unzip(path.read_bytes(), limits).items():
+                if name.lower().endswith(".ipynb") and "__MACOSX" not in name and \
+                        ".ipynb_checkpoints" not in name:
+                    candidates[f"{rel}:{name}"] = blob
+                else:
+                    notes.append(f"ignored {name} inside {rel}")
+        else:
+            notes.append(f"ignored {rel} (only the notebook is graded)")
+    if not candidates:
+        raise Reject("no notebook (.ipynb) was found in the submission; upload your "
+                     "assignment's .ipynb file (or the zip made by its export cell)")
+    if len(candidates) > 1:
+        raise Reject(f"found {len(candidates)} notebooks ({', '.join(sorted(candidates))}); "
+                     "upload exactly one")
+    (name, blob), = candidates.items()
+    return name, blob, notes
+
+
+def parse_notebook(name: str, blob: bytes, slug: str, limits: dict) -> list[str]:
+    """The code cells of a submitted notebook, after checking that it is one we can grade."""
+    if len(blob) > limits["max_notebook_mb"] * 2**20:
+        raise Reject(f"{name} is {len(blob) / 2**20:.0f} MB; clear its outputs and resubmit "
+                     f"(limit {limits['max_notebook_mb']} MB)")
+    if not blob.strip():
+        raise Reject(f"{name} is empty: save the notebook before uploading it")
+    try:
+        text = blob.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise Reject(f"{name} is not UTF-8 text (byte {err.start}); it is not a saved notebook. "
+                     "Download it again from JupyterLab or Colab") from None
+    try:
+        nb = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise Reject(f"{name} is not valid notebook JSON (line {err.lineno}, column {err.colno}: "
+                     f"{err.msg}); was it edited by hand or truncated?") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise Reject(f"{name} is JSON but not a notebook (it has no list of cells)")
+    major = nb.get("nbformat")
+    if major != 4:
+        raise Reject(f"{name} uses notebook format version {major!r}; this grader reads version "
+                     "4 (what JupyterLab and Colab save). Open and re-save it in JupyterLab")
+    meta = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
+    kernel = meta.get("kernelspec") if isinstance(meta.get("kernelspec"), dict) else {}
+    lang = str(kernel.get("language") or (meta.get("language_info") or {}).get("name") or "python")
+    if lang.lower() != "python":
+        raise Reject(f"{name} runs a {lang} kernel; this assignment must be done in Python")
+    cells = []
+    for cell in nb["cells"]:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        cells.append(source)
+    names = set(re.findall(r"""otter\.Notebook\(\s*["']([^"']+?)(?:\.ipynb)?["']""", "\n".join(cells)))
+    names |= {str(meta.get("otter", {}).get("assignment_name", slug))} if isinstance(
+        meta.get("otter"), dict) else set()
+    if names and slug not in names:
+        raise Reject(f"{name} is the notebook of assignment {sorted(names)[0]!r}, but this "
+                     f"Gradescope assignment is {slug!r}; upload the right notebook")
+    return cells
+
+
+# --------------------------------------------------------------------------- sandbox
+
+
+def _sandbox_ids(limits: dict) -> tuple[int, int] | None:
+    """(uid, gid) that runs the submission; None when not root (a developer's own machine)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam(limits["sandbox_user"])
+        ids = entry.pw_uid, entry.pw_gid
+    except KeyError:  # no dedicated user (a developer's machine): a uid no process uses, so
+        # parallel gradings never see, count or kill each other's processes
+        busy = {os.stat(f"/proc/{p}").st_uid for p in os.listdir("/proc") if p.isdigit()
+                and os.path.exists(f"/proc/{p}")}
+        base = int(limits["sandbox_uid"])
+        free = [u for u in range(base - 4000, base + 1) if u not in busy]
+        uid = free[secrets.randbelow(len(free))]
+        ids = uid, uid
+
+    def demote():
+        os.setgroups([])
+        os.setgid(ids[1])
+        os.setuid(ids[0])
+
+    try:  # the interpreter must be reachable by that user (not under a private /root)
+        subprocess.run([sys.executable, "-c", "import json"], preexec_fn=demote, check=True,
+                       cwd="/", capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as err:
+        raise RuntimeError(f"the sandbox user {ids[0]} cannot run {sys.executable} ({err}); "
+                           "build the grading environment from a system-wide Python") from None
+    return ids
+
+
+def _prepare_workdir(source: Path, ids) -> Path:
+    work = Path(tempfile.mkdtemp(prefix="submission-"))
+    files = source / "files"
+    if files.is_dir():
+        shutil.copytree(files, work, dirs_exist_ok=True)
+    grader = work / "_grader"
+    grader.mkdir()
+    shutil.copy(HERE / "worker.py", grader / "worker.py")
+    shutil.copytree(HERE / "otter_stub" / "otter", grader / "otter")
+    if ids:
+        for dirpath, dirnames, filenames in os.walk(work):
+            os.chown(dirpath, *ids)
+            for f in filenames:
+                os.chown(os.path.join(dirpath, f), *ids)
+    os.chmod(work, 0o700)
+    return work
+
+
+def _session_pids(sid: int, uid: int | None) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()
+            session = int(fields[3])
+            owner = os.stat(f"/proc/{entry}").st_uid
+        except (OSError, ValueError):
+            continue
+        if session == sid or (uid is not None and owner == uid):
+            pids.append(int(entry))
+    return pids
+
+
+def _rss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def _kill_all(sid: int, uid: int | None) -> None:
+    for _ in range(5):
+        pids = [p for p in _session_pids(sid, uid) if p != os.getpid()]
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.05)
+
+
+def _debug_log():
+    """Where the worker's own stderr goes: nowhere, unless HARDEN_DEBUG names a file."""
+    path = os.environ.get("HARDEN_DEBUG")
+    return open(path, "ab") if path else subprocess.DEVNULL
+
+
+class Attempt:
+    """One run of the worker: the notebook (minus skipped cells), then test batches."""
+
+    def __init__(self, cells, skip, batches, limits, work, ids, deadline):
+        self.events: list[dict] = []
+        self.failure = None  # (kind, detail) when the worker died or was killed
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(work), "LANG": "C.UTF-8",
+               "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(work / ".mpl"),
+               "XDG_CACHE_HOME": str(work / ".cache"), "DLCOURSE_DATA": str(work / "data"),
+               "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+               "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+               "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS", "1")}
+        status_r, status_w = os.pipe()
+        env["HARDEN_STATUS_FD"] = str(status_w)
+
+        def demote():
+            os.setsid()
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            resource.setrlimit(resource.RLIMIT_FSIZE, (200 * 2**20, 200 * 2**20))
+            if ids:
+                os.setgroups([])
+                os.setgid(ids[1])
+                os.setuid(ids[0])
+                resource.setrlimit(resource.RLIMIT_NPROC, (512, 512))
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-s", "-E", str(work / "_grader" / "worker.py")],
+            cwd=work, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=_debug_log(), pass_fds=(status_w,), preexec_fn=demote)
+        os.close(status_w)
+        self.status = os.fdopen(status_r, "rb")
+        self.ids, self.limits, self.deadline = ids, limits, deadline
+        self.send({"cells": cells, "skip": sorted(skip), "cell_timeout": limits["cell_timeout"],
+                   "seed": limits["seed"]})
+        self.batches = batches
+        self._expected: set = set()
+        self._current: list = []
+
+    def send(self, message: dict) -> None:
+        try:
+            self.proc.stdin.write((json.dumps(message) + "\n").encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass
+
+    def run(self) -> None:
+        buf = b""
+        current_limit = None  # (deadline for the running cell/test, what it is)
+        pending = list(self.batches)
+        batch_nonce = None
+        fd = self.status.fileno()
+        while True:
+            now = time.monotonic()
+            if now > self.deadline:
+                self.failure = ("total_timeout", None)
+                break
+            if current_limit and now > current_limit[0]:
+                self.failure = ("hard_timeout", current_limit[1])
+                break
+            pids = _session_pids(self.proc.pid, self.ids[0] if self.ids else None)
+            if _rss_mb(pids) > self.limits["memory_mb"]:
+                self.failure = ("memory", current_limit[1] if current_limit else None)
+                break
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if not ready:
+                if self.proc.poll() is not None and not buf:
+                    self.failure = ("died", current_limit[1] if current_limit else None)
+                    break
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                if self.proc.wait() is not None:
+                    self.failure = ("died", current_limit[1] if current_limit else None)
+                break
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                if not isinstance(event, dict):
+                    continue
+                kind = event.get("event")
+                hard = self.limits["cell_timeout"] + 15
+                if kind == "cell" and event.get("state") == "start":
+                    current_limit = (time.monotonic() + hard, ("cell", event.get("i")))
+                elif kind == "cell":
+                    current_limit = None
+                    self.events.append(event)
+                elif kind == "note":
+                    self.events.append(event)
+                elif kind in ("notebook_done", "batch_done"):
+                    if kind == "batch_done" and event.get("nonce") != batch_nonce:
+                        continue
+                    self.events.append(event)
+                    if not pending:
+                        self.proc.stdin.close()
+                        self.proc.wait(timeout=30)
+                        return
+                    batch = pending.pop(0)
+                    batch_nonce = secrets.token_hex(16)
+                    self.events.append({"event": "batch_start", "ids": [t["id"] for t in batch]})
+                    first = batch[0]["id"] if batch else None
+                    current_limit = (time.monotonic() + self.limits["test_timeout"] * max(len(batch), 1) + 30,
+                                     ("test", first))
+                    self._expected = {t["id"] for t in batch}
+                    self._current = [t["id"] for t in batch]
+                    self.send({"tests": batch, "nonce": batch_nonce, "seed": self.limits["seed"]})
+                elif kind == "test" and event.get("nonce") == batch_nonce and \
+                        event.get("id") in self._expected:
+                    self._expected.discard(event["id"])
+                    self.events.append(event)
+                    nxt = next((t for t in self._current if t in self._expected), None)
+                    current_limit = (time.monotonic() + self.limits["test_timeout"] + 15, ("test", nxt))
+
+
+def run_submission(cells: list[str], tests: list[dict], source: Path, limits: dict):
+    """Run the notebook and the tests, restarting without any cell that brings the worker down."""
+    ids = _sandbox_ids(limits)
+    start = time.monotonic()
+    deadline = start + limits["total_timeout"]
+    skip: dict[int, str] = {}
+    outcomes: dict[str, dict] = {}
+    cell_events: dict[int, dict] = {}
+    notes: list[str] = []
+    public = [t for t in tests if not t["hidden"]]
+    hidden = [t for t in tests if t["hidden"]]
+    for attempt_no in range(limits["max_restarts"] + 1):
+        todo = [[t for t in batch if t["id"] not in outcomes] for batch in (public, hidden)]
+        todo = [[{k: t[k] for k in ("id", "function", "params", "source")} |
+                 {"timeout": limits["test_timeout"]} for t in b] for b in todo if b]
+        work = _prepare_workdir(source, ids)
+        attempt = Attempt(cells, skip, todo, limits, work, ids, deadline)
+        try:
+            attempt.run()
+        finally:
+            _kill_all(attempt.proc.pid, ids[0] if ids else None)
+            try:
+                attempt.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+            shutil.rmtree(work, ignore_errors=True)
+        if os.environ.get("HARDEN_DEBUG"):
+            with open(os.environ["HARDEN_DEBUG"], "a") as log:
+                log.write(json.dumps({"failure": attempt.failure, "events": attempt.events}) + "\n")
+        for event in attempt.events:
+            if event.get("event") == "cell":
+                cell_events[event["i"]] = event
+            elif event.get("event") == "test":
+                outcomes[event["id"]] = {"passed": event.get("passed") is True,
+                                         "message": str(event.get("message", ""))[:2000]}
+            elif event.get("event") == "note" and event.get("text") not in notes:
+                notes.append(str(event["text"])[:300])
+        if attempt.failure is None:
+            break
+        kind, where = attempt.failure
+        what = {"total_timeout": f"grading ran past the total limit of {limits['total_timeout']:g} s",
+                "hard_timeout": "it did not stop when its time limit was reached",
+                "memory": f"the submission used more than {limits['memory_mb']} MB of memory",
+                "died": "the Python process running the notebook crashed or exited (os._exit, "
+                        "a segfault, being killed)"}[kind]
+        if kind == "total_timeout":
+            notes.append(what)
+            break
+        if where and where[0] == "cell" and where[1] is not None:
+            skip[where[1]] = what
+            cell_events[where[1]] = {"i": where[1], "state": "removed", "detail": what}
+            notes.append(f"code cell {where[1] + 1} was removed and the notebook run again: {what}")
+        elif where and where[0] == "test" and where[1] is not None:
+            outcomes[where[1]] = {"passed": False, "message": f"this test brought the grader "
+                                  f"down: {what}"}
+            notes.append(f"test {where[1]} failed: {what}")
+        else:
+            notes.append(f"grading stopped: {what}")
+            break
+    for t in tests:
+        outcomes.setdefault(t["id"], {"passed": False, "message": "the test could not be run"})
+    for i, ev in sorted(cell_events.items()):
+        if ev.get("state") in ("error", "timeout") and len(notes) < 30:
+            notes.append(f"code cell {i + 1}: {ev.get('detail', '')}"[:400])
+    return outcomes, notes, time.monotonic() - start
+
+
+# --------------------------------------------------------------------------- results
+
+
+def compose(tests: list[dict], outcomes: dict, notes: list[str], elapsed: float) -> dict:
+    questions: dict[str, list[dict]] = {}
+    for t in tests:
+        questions.setdefault(t["question"], []).append(t)
+    entries, total = [], 0.0
+    for q, qtests in questions.items():
+        score = sum(t["points"] for t in qtests if outcomes[t["id"]]["passed"])
+        possible = sum(t["points"] for t in qtests)
+        lines = []
+        for t in qtests:
+            if t["hidden"]:
+                continue
+            o = outcomes[t["id"]]
+            lines.append(f"public test {t['doc']}: " + ("passed" if o["passed"] else
+                                                          f"FAILED\n    {o['message']}"))
+        hid = [t for t in qtests if t["hidden"]]
+        if hid:
+            passed = sum(outcomes[t["id"]]["passed"] for t in hid)
+            lines.append(f"hidden tests: {passed} of {len(hid)} passed (their details stay hidden)")
+        entries.append({"name": q, "score": round(score, 4), "max_score": round(possible, 4),
+                        "output": "\n".join(lines), "visibility": "visible"})
+        total += score
+    output = "Graded by the course's hardened autograder."
+    if notes:
+        output += "\n" + "\n".join(f"- {n}" for n in notes)
+    return {"score": round(total, 4), "output": output, "tests": entries,
+            "stdout_visibility": "hidden", "execution_time": round(elapsed, 2)}
+
+
+def reject(tests: list[dict], reason: str, elapsed: float) -> dict:
+    questions: dict[str, float] = {}
+    for t in tests:
+        questions[t["question"]] = questions.get(t["question"], 0) + t["points"]
+    entries = [{"name": "Submission", "score": 0.0, "max_score": 0.0, "output": reason,
+                "visibility": "visible"}]
+    entries += [{"name": q, "score": 0.0, "max_score": round(p, 4),
+                 "output": "not graded: see 'Submission'", "visibility": "visible"}
+                for q, p in questions.items()]
+    return {"score": 0.0, "output": f"The submission could not be graded: {reason}",
+            "tests": entries, "stdout_visibility": "hidden", "execution_time": round(elapsed, 2)}
+
+
+def write_results(results_dir: Path, results: dict) -> None:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    tmp = results_dir / f".results.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(results, indent=2))
+    os.replace(tmp, results_dir / "results.json")
+
+
+def judge(root: Path) -> dict:
+    start = time.monotonic()
+    source, results_dir = root / "source", root / "results"
+    config = json.loads((source / "harden.json").read_text())
+    # HARDEN_LIMITS (JSON) lets the course's own tests shorten the limits; a submission
+    # cannot set the judge's environment.
+    limits = DEFAULTS | config.get("limits", {}) | json.loads(os.environ.get("HARDEN_LIMITS", "{}"))
+    if os.geteuid() == 0:  # the sandbox user must not read tests or write results
+        os.chmod(source, 0o700)
+        results_dir.mkdir(parents=True, exist_ok=True)
+        os.chown(results_dir, 0, 0)
+        os.chmod(results_dir, 0o755)
+    (results_dir / "results.json").unlink(missing_ok=True)
+    tests = load_tests(source / "tests")
+    try:
+        name, blob, notes = find_notebook(root / "submission", limits)
+        cells = parse_notebook(name, blob, config["assignment"], limits)
+    except Reject as err:
+        return reject(tests, str(err), time.monotonic() - start)
+    outcomes, run_notes, elapsed = run_submission(cells, tests, source, limits)
+    return compose(tests, outcomes, notes[:5] + run_notes, time.monotonic() - start)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    root = Path(argv[0] if argv else "/autograder")
+    try:
+        results = judge(root)
+    except Exception as err:  # noqa: BLE001 - the verdict must be written whatever happened
+        results = {"score": 0.0, "output": f"The autograder itself failed ({type(err).__name__}: "
+                   f"{err}). Your submission was kept; please tell the course staff.",
+                   "tests": [{"name": "Grader error", "score": 0.0, "max_score": 0.0,
+                              "output": str(err)[:500], "visibility": "visible"}],
+                   "stdout_visibility": "hidden"}
+    write_results(root / "results", results)
+    print(f"score {results['score']}: {results['output'].splitlines()[0]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
