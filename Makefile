@@ -20,7 +20,8 @@ export COURSE_DATA_DIR
 
 ASSIGNMENTS := $(sort $(patsubst assignments/%/,%,$(wildcard assignments/[0-9][0-9]_*/)))
 LECTURES := $(sort $(patsubst lectures/%.ipynb,%,$(wildcard lectures/[0-9][0-9]_*.ipynb)))
-TOOLING := course.yml $(wildcard autograder/*.py autograder/*.yml autograder/*.txt dlcourse/*.py)
+TOOLING := course.yml $(filter-out autograder/bench%.py,$(wildcard autograder/*.py autograder/*.yml autograder/*.txt dlcourse/*.py)) \
+           $(shell find autograder/harden -type f -not -path '*__pycache__*')
 ZIPS := $(ASSIGNMENTS:%=dist/gradescope/%.zip)
 LECTURE_OUT := $(LECTURES:%=dist/student/lectures/%.ipynb)
 
@@ -77,9 +78,10 @@ test: ## run every test: notebooks, grading through the zips, hygiene, units (JO
 test-quick: venv ## the fast loop: everything except the slow notebook/grading tests
 	$(PY) -m pytest -n $(JOBS) -m "not slow"
 
-bench: ## time and peak memory of every notebook and grading run -> dist/bench/ (WEEKS="01 03")
+BENCH_FLAGS ?= --limits --build --gpu --d2l --overheads
+bench: ## time/memory of notebooks, grading under limits, build, d2l side by side -> dist/bench/ (WEEKS="01 03" BENCH_FLAGS=... PUBLISH=1)
 	@$(MAKE) --no-print-directory -j$(JOBS) all
-	$(PY) -m autograder.bench $(if $(WEEKS),--weeks $(WEEKS))
+	$(PY) -m autograder.bench $(if $(WEEKS),--weeks $(WEEKS)) $(BENCH_FLAGS) $(if $(PUBLISH),--publish)
 
 grade: ## grade: make grade ASSIGNMENT=01_tensors SUBMISSION=file.ipynb|file.zip|folder [OUT=dir]
 	@test -n "$(ASSIGNMENT)" -a -n "$(SUBMISSION)" || \
