@@ -9,7 +9,8 @@ Expected outcomes:
 * ``reject``: score 0 and the student-visible reason contains ``reason``;
 * ``full``: the submission still earns every point (the bad part was an extra cell);
 * ``at_most_base``: a wrong answer plus a trick scores no more than the wrong answer alone;
-* ``graded_below_full``: graded (not rejected), some points lost, never a crash.
+* ``graded_below_full``: graded (not rejected), some points lost, never a crash;
+* ``zero``: graded (not rejected) and scores 0 (the untouched student notebook).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autograder import config, mutants, notebooks  # noqa: E402
+from autograder import config, mutants  # noqa: E402
 
 
 def _code(source: str) -> dict:
@@ -219,17 +220,19 @@ def make_all(slug: str, out: Path) -> dict[str, dict]:
         return {"kind": "reject", "reason": reason}
 
     sol = _dump(solution_nb)
+    blank = _dump(student_nb)
+    add("blank_student_notebook", {name: blank}, kind="zero")
     add("empty_file", {name: b""}, **reject("is empty"))
-    add("invalid_json", {name: sol[: len(sol) // 2]}, **reject("not valid notebook JSON"))
+    add("invalid_json", {name: blank[: len(blank) // 2]}, **reject("not valid notebook JSON"))
     add("non_utf8_bytes", {name: b"\xff\xfe" + "{ \u00e9 }".encode("latin-1") + b"\x80\x81"},
         **reject("not UTF-8"))
-    old = copy.deepcopy(solution_nb)
+    old = copy.deepcopy(student_nb)
     old["nbformat"], old["nbformat_minor"] = 3, 0
     add("nbformat_too_old", {name: _dump(old)}, **reject("format version 3"))
-    new = copy.deepcopy(solution_nb)
+    new = copy.deepcopy(student_nb)
     new["nbformat"] = 5
     add("nbformat_too_new", {name: _dump(new)}, **reject("format version 5"))
-    r_kernel = copy.deepcopy(solution_nb)
+    r_kernel = copy.deepcopy(student_nb)
     r_kernel["metadata"]["kernelspec"] = {"name": "ir", "display_name": "R", "language": "R"}
     r_kernel["metadata"]["language_info"] = {"name": "R"}
     add("non_python_kernel", {name: _dump(r_kernel)}, **reject("runs a R kernel"))

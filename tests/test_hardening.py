@@ -84,6 +84,7 @@ def test_every_bad_submission_gets_the_expected_verdict(tmp_path):
         ok = {"reject": score == 0 and exp.get("reason", "") in text,
               "full": score == full and (not exp.get("note") or exp["note"] in text),
               "graded_below_full": 0 < score < full and "could not be graded" not in res["output"],
+              "zero": score == 0 and "could not be graded" not in res["output"],
               "at_most_base": score <= base,
               "base": score == base}[kind]
         table.append(f"| {key} | {kind}{' (' + (exp.get('reason') or exp.get('note') or '') + ')' if exp.get('reason') or exp.get('note') else ''} "
@@ -93,7 +94,7 @@ def test_every_bad_submission_gets_the_expected_verdict(tmp_path):
     report = ROOT / "dist" / "hardening"
     report.mkdir(parents=True, exist_ok=True)
     (report / "fixtures.md").write_text(
-        f"| fixture | expected | score | seconds | verdict |\n|---|---|---|---|---|\n"
+        "| fixture | expected | score | seconds | verdict |\n|---|---|---|---|---|\n"
         + "\n".join(table) + f"\n\nwrong answer alone (q1): {base:g} / {full:g}\n")
     assert not problems, "\n".join(problems)
     hidden = _hidden_lines(paths["zip"])

@@ -397,9 +397,9 @@ class Attempt:
                     break
                 continue
             chunk = os.read(fd, 65536)
-            if not chunk:
-                if self.proc.wait() is not None:
-                    self.failure = ("died", current_limit[1] if current_limit else None)
+            if not chunk:  # the worker closed its end: it exited before finishing
+                self.proc.wait()
+                self.failure = ("died", current_limit[1] if current_limit else None)
                 break
             buf += chunk
             while b"\n" in buf:

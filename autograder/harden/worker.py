@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import math
 import os
 import random
 import signal
@@ -399,7 +398,7 @@ class Guard:
             return {self.sanitize(k, depth + 1): self.sanitize(v, depth + 1)
                     for k, v in dict.items(value)}
         if isinstance(value, (set, frozenset)):
-            return type(value) if False else {self.sanitize(v, depth + 1) for v in set.__iter__(set(value))}
+            return {self.sanitize(v, depth + 1) for v in set.__iter__(set(value))}
         if isinstance(value, type):
             return value
         if isinstance(value, (types.FunctionType, types.MethodType)) and \
