@@ -17,6 +17,9 @@ PYTHON ?= $(shell if [ "$$(id -u)" = 0 ] && /usr/bin/python3 -c "import venv, en
             then echo /usr/bin/python3; else echo python3; fi)
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# The Gradescope image's interpreter, built by the zips' own setup.sh: local grading uses it, so a
+# grade earned here is the grade Gradescope gives (no dlcourse, otter or d2l installed there).
+GRADER_VENV ?= .grader-venv
 JOBS ?= 2
 D2L_VERSION := $(shell sed -n 's/^d2l_version: *//p' course.yml)
 export COURSE_DATA_DIR
@@ -28,9 +31,9 @@ TOOLING := course.yml $(filter-out autograder/bench%.py,$(wildcard autograder/*.
 ZIPS := $(ASSIGNMENTS:%=dist/gradescope/%.zip)
 LECTURE_OUT := $(LECTURES:%=dist/student/lectures/%.ipynb)
 
-.PHONY: all help venv data build lectures assignments test test-quick bench grade sync check clean distclean
+.PHONY: all help venv grader-venv browser data build lectures assignments test test-quick bench grade sync check clean distclean
 
-all: venv data build ## set up .venv and data/, then build the whole course (the default)
+all: venv grader-venv data build ## set up .venv, the grading venv and data/, then build the whole course (the default)
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -44,11 +47,39 @@ help: ## list the targets
 venv: $(VENV)/.installed ## create .venv from requirements.txt (d2l with --no-deps)
 
 $(VENV)/.installed: requirements.txt course.yml pyproject.toml
+	@$(PYTHON) -c "import venv, ensurepip" 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "venv: installing python3-venv"; apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; \
+	  else echo "venv: $(PYTHON) cannot make virtual environments; install python3-venv" \
+	    "(Debian/Ubuntu) or set PYTHON=/path/to/python3.11+"; exit 1; fi; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps "d2l==$(D2L_VERSION)"
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $@
+
+grader-venv: $(GRADER_VENV)/.installed ## build .grader-venv with the zips' own setup.sh (what Gradescope's image runs)
+
+$(GRADER_VENV)/.installed: autograder/harden/image/setup.sh autograder/requirements.txt
+	rm -rf $(GRADER_VENV)
+	GRADER_SOURCE=autograder GRADER_VENV=$(GRADER_VENV) GRADER_PYTHON=$(PYTHON) \
+	  PIP_DEFAULT_TIMEOUT=$${PIP_DEFAULT_TIMEOUT:-20} bash autograder/harden/image/setup.sh
+	@touch $@
+
+# tests/test_clients.py drives JupyterLab in a real Chromium through Playwright.
+browser: ## make sure a Chromium exists for the browser test (root: Debian's, via apt-get)
+	@if [ -n "$$COURSE_CHROMIUM" ] || [ -x /usr/bin/chromium ] || [ -x /usr/bin/chromium-browser ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "browser: installing Debian's chromium and chromium-driver (for tests/test_clients.py)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	elif $(PY) -c "import os, sys; from playwright.sync_api import sync_playwright as s; p = s().start(); \
+	  e = p.chromium.executable_path; p.stop(); sys.exit(not os.path.isfile(e))" 2>/dev/null; then exit 0; \
+	else \
+	  echo "browser: no Chromium for tests/test_clients.py. Either run make as root on Debian/Ubuntu"; \
+	  echo "  (it installs chromium with apt-get), or run '$(PY) -m playwright install chromium'"; \
+	  echo "  (needs internet), or set COURSE_CHROMIUM=/path/to/chromium."; exit 1; \
+	fi
 
 data: $(VENV)/.installed ## fill data/ from COURSE_DATA_DIR (else download), checksums verified
 	$(PY) -m dlcourse.data
@@ -75,7 +106,7 @@ lecture-%: dist/student/lectures/%.ipynb ; @:
 # --------------------------------------------------------------------------- checks
 
 test: ## run every test: notebooks, grading through the zips, hygiene, units (JOBS=2)
-	@$(MAKE) --no-print-directory -j$(JOBS) all
+	@$(MAKE) --no-print-directory -j$(JOBS) all browser
 	$(PY) -m pytest -n $(JOBS) --durations=20
 
 test-quick: venv ## the fast loop: everything except the slow notebook/grading tests
@@ -86,20 +117,22 @@ bench: ## time/memory of notebooks, grading under limits, build, d2l side by sid
 	@$(MAKE) --no-print-directory -j$(JOBS) all
 	$(PY) -m autograder.bench $(if $(WEEKS),--weeks $(WEEKS)) $(BENCH_FLAGS) $(if $(PUBLISH),--publish)
 
-grade: ## grade: make grade ASSIGNMENT=01_tensors SUBMISSION=file.ipynb|file.zip|folder [OUT=dir]
+grade: $(GRADER_VENV)/.installed ## grade: make grade ASSIGNMENT=01_tensors SUBMISSION=file.ipynb|file.zip|folder [OUT=dir]
 	@test -n "$(ASSIGNMENT)" -a -n "$(SUBMISSION)" || \
 	  { echo "usage: make grade ASSIGNMENT=<slug> SUBMISSION=<file.ipynb|file.zip|folder> [OUT=<dir>]"; exit 2; }
 	@$(MAKE) --no-print-directory dist/gradescope/$(ASSIGNMENT).zip
 	$(PY) -m autograder.grade dist/gradescope/$(ASSIGNMENT).zip "$(SUBMISSION)" $(if $(OUT),--out "$(OUT)")
 
-sync: ## rewrite badges/setup cells from course.yml and strip outputs in every source notebook
+sync: ## rewrite badges/setup cells from course.yml, strip outputs, regenerate README's weeks table
 	$(PY) -m autograder.notebooks sync
+	$(PY) -m autograder.readme sync
 
-check: ## fail if any source notebook is not clean or not in sync with course.yml
+check: ## fail if any source notebook is not clean or in sync with course.yml, or README's table is stale
 	$(PY) -m autograder.notebooks check
+	$(PY) -m autograder.readme check
 
 clean: ## remove dist/ and build/
 	rm -rf dist build
 
-distclean: clean ## also remove .venv/ and data/
-	rm -rf $(VENV) data
+distclean: clean ## also remove .venv/, .grader-venv/ and data/
+	rm -rf $(VENV) $(GRADER_VENV) data

@@ -32,6 +32,27 @@ DEFAULT_TIMEOUT = 600  # seconds for one whole submission
 
 # The zip's judge (autograder/harden/judge.py), run as Gradescope's run_autograder runs it.
 ENTRY = ["-m", "harden.judge"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def grading_python() -> str:
+    """The interpreter that grades: the Gradescope image's own, built by the zips' setup.sh.
+
+    ``$COURSE_GRADER_PYTHON`` if set, else ``.grader-venv`` (``make grader-venv``).  Only when
+    neither exists does grading fall back to this interpreter, with a warning: ``.venv`` has
+    packages (dlcourse, otter, d2l) that Gradescope's image lacks, so a grade could differ.
+    """
+    explicit = os.environ.get("COURSE_GRADER_PYTHON")
+    if explicit:
+        return explicit
+    image = ROOT / ".grader-venv" / "bin" / "python"
+    if (ROOT / ".grader-venv" / ".installed").is_file() and image.exists():
+        return str(image)
+    if not getattr(grading_python, "warned", False):
+        grading_python.warned = True
+        print("warning: .grader-venv is missing (run `make grader-venv`); grading with "
+              f"{sys.executable}, which may not match Gradescope's image", file=sys.stderr)
+    return sys.executable
 
 
 def _failure(reason: str) -> dict[str, Any]:
@@ -70,7 +91,7 @@ def grade(zip_path: Path | str, submission: Path | str, out_dir: Path | str | No
             _unpack_submission(submission, ag / "submission")
             env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "COURSE_"))}
             env["PYTHONDONTWRITEBYTECODE"] = "1"
-            proc = subprocess.run([sys.executable, *ENTRY, str(ag)], capture_output=True,
+            proc = subprocess.run([grading_python(), *ENTRY, str(ag)], capture_output=True,
                                   text=True, timeout=timeout, cwd=ag / "source", env=env)
             log = proc.stdout + proc.stderr
             results_path = ag / "results" / "results.json"

@@ -232,13 +232,19 @@ def _sandbox_ids(limits: dict) -> tuple[int, int] | None:
     """(uid, gid) that runs the submission; None when not root (a developer's own machine)."""
     if os.geteuid() != 0:
         return None
+    busy = set()
+    for p in os.listdir("/proc"):
+        try:
+            busy.add(os.stat(f"/proc/{p}").st_uid) if p.isdigit() else None
+        except OSError:  # the process ended while we looked
+            pass
     try:
         entry = pwd.getpwnam(limits["sandbox_user"])
         ids = entry.pw_uid, entry.pw_gid
+        if entry.pw_uid in busy:  # another grading runs as that user right now: the judge kills
+            raise KeyError(entry.pw_uid)  # every process of its uid, so take a uid of our own
     except KeyError:  # no dedicated user (a developer's machine): a uid no process uses, so
         # parallel gradings never see, count or kill each other's processes
-        busy = {os.stat(f"/proc/{p}").st_uid for p in os.listdir("/proc") if p.isdigit()
-                and os.path.exists(f"/proc/{p}")}
         base = int(limits["sandbox_uid"])
         free = [u for u in range(base - 4000, base + 1) if u not in busy]
         uid = free[secrets.randbelow(len(free))]

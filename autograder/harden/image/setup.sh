@@ -2,17 +2,28 @@
 # Lean Gradescope image: a virtual environment with CPU-only torch and the few packages the
 # tests import.  No Miniforge, no LaTeX, no Chromium, no otter-grader (the judge needs only the
 # standard library).  Gradescope runs this once, as root, when the image is built.
+#
+# `make` runs this same script to build dist/grader-venv, the interpreter that local grading
+# (`make grade`, `make test`) uses, so a grade earned locally is a grade earned on Gradescope:
+#   GRADER_SOURCE=<folder with requirements.txt> GRADER_VENV=dist/grader-venv bash setup.sh
+# Nothing of the course (dlcourse, otter) is installed here: the judge copies the zip's
+# dlcourse/ into the scratch folder, and the worker puts that folder on sys.path.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1
-SRC=/autograder/source
-VENV=/opt/grader-venv
+SRC=${GRADER_SOURCE:-/autograder/source}
+VENV=${GRADER_VENV:-/opt/grader-venv}
 TORCH_INDEX=${TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
 
-if ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then
+PYTHON=${GRADER_PYTHON:-python3}
+if ! "$PYTHON" -c "import venv, ensurepip" >/dev/null 2>&1; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "setup.sh: $PYTHON lacks venv/ensurepip; install python3-venv (as root) and retry" >&2
+        exit 1
+    fi
     apt-get update -q
     apt-get install -y -q --no-install-recommends python3 python3-venv python3-pip
 fi
-python3 -m venv "$VENV"
+"$PYTHON" -m venv "$VENV"
 pip() { "$VENV/bin/python" -m pip "$@"; }
 TORCH_SPEC=$(grep -E '^torch([<>=!~ ]|$)' "$SRC/requirements.txt" | head -1)
 
@@ -38,7 +49,9 @@ fi
 pip install -q -r "$SRC/requirements.txt"
 
 # The unprivileged user that runs submissions (it cannot read the tests or write results).
-if ! id grader-sandbox >/dev/null 2>&1; then
+# Only in the real image: a machine that grades several submissions at once (make test) must
+# not have it, so that each grading picks a uid of its own (see judge._sandbox_ids).
+if [ -z "${GRADER_VENV:-}" ] && [ "$(id -u)" = 0 ] && ! id grader-sandbox >/dev/null 2>&1; then
     useradd --system --no-create-home --shell /usr/sbin/nologin grader-sandbox 2>/dev/null || true
 fi
 "$VENV/bin/python" -c "import torch, numpy; print('setup.sh: torch', torch.__version__, 'numpy', numpy.__version__)"
