@@ -536,7 +536,10 @@ def run_submission(cells: list[str], tests: list[dict], source: Path, limits: di
         elif where and where[0] == "test" and where[1] is not None:
             outcomes[where[1]] = {"passed": False, "message": f"this test brought the grader "
                                   f"down: {what}"}
-            notes.append(f"test {where[1]} failed: {what}")
+            t = next((t for t in tests if t["id"] == where[1]), None)
+            which = (f"public test '{_plain_doc(t['doc'])}'" if t and not t["hidden"] else
+                     f"a hidden test of {t['question']}" if t else "a test")  # never a hidden name
+            notes.append(f"{which} failed: {what}")
         else:
             notes.append(f"grading stopped: {what}")
             break
@@ -559,7 +562,7 @@ HIDDEN_ADVICE = ("The hidden tests try other inputs (other shapes, batch sizes, 
 
 def _plain_doc(doc: str) -> str:
     """A test's one-line docstring without the "Public:"/"Hidden:" the course starts it with."""
-    return _DOC_PREFIX.sub("", doc, count=1).strip() or doc
+    return _DOC_PREFIX.sub("", doc, count=1).strip().rstrip(".") or doc
 
 
 def compose(tests: list[dict], outcomes: dict, notes: list[str], elapsed: float) -> dict:
