@@ -76,7 +76,7 @@ def parse_metadata(text: str) -> dict[str, dict[str, str]]:
     import yaml
 
     try:
-        data = yaml.load(text, Loader=_tolerant_loader())  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_tolerant_loader())  # a SafeLoader subclass
     except yaml.YAMLError as err:
         raise ValueError(f"not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(data, dict):
@@ -180,7 +180,7 @@ def summarize(rows: list[dict[str, Any]], max_points: dict[str, float]) -> dict[
     Every submission counts (one that could not be graded scores 0, as on Gradescope); the
     most failed test is counted over the graded submissions.
     """
-    questions, tests = columns(rows)
+    questions, _ = columns(rows)
     graded = [r for r in rows if r["status"] == "graded"]
     per_q = []
     for q in questions:
@@ -211,9 +211,9 @@ def write_summary(summary: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
                              q["most_failed_test"], q["failed_by"]])
     n, graded = summary["submissions"], summary["graded"]
     lines = [f"# Gradebook summary: {n} submission{'s' if n != 1 else ''}", "",
-             f"Total: mean {summary['mean']:.2f}, median {summary['median']:g} out of "
-             f"{summary['max_score']:g}; {graded} graded, {summary['not_graded']} not graded "
-             "(counted as 0).", "",
+             (f"Total: mean {summary['mean']:.2f}, median {summary['median']:g} out of "
+              f"{summary['max_score']:g}; {graded} graded, {summary['not_graded']} not graded "
+              "(counted as 0)."), "",
              "| question | max | mean | full marks | most failed test | failed by |",
              "|---|---|---|---|---|---|"]
     for q in summary["questions"]:

@@ -155,7 +155,7 @@ def _safe_unzip(data: bytes, limits: dict) -> dict[str, bytes]:
 # What Otter's export zip, Jupyter, Colab or an OS put next to the notebook: expected, never a note.
 _EXPECTED_EXTRAS = re.compile(r"""(^|/)(\.OTTER_LOG|__zip_filename__|\.DS_Store|Thumbs\.db|desktop\.ini)$
                                   |(^|/)(__MACOSX|\.ipynb_checkpoints)/
-                                  |\.pdf$""", re.X | re.I)
+                                  |\.pdf$""", re.VERBOSE | re.IGNORECASE)
 
 
 def _expected_extra(name: str) -> bool:
@@ -554,7 +554,7 @@ def run_submission(cells: list[str], tests: list[dict], source: Path, limits: di
 # --------------------------------------------------------------------------- results
 
 
-_DOC_PREFIX = re.compile(r"^\s*(public|hidden)\s*(test)?\s*[:\-]\s*", re.I)
+_DOC_PREFIX = re.compile(r"^\s*(public|hidden)\s*(test)?\s*[:\-]\s*", re.IGNORECASE)
 
 HIDDEN_ADVICE = ("The hidden tests try other inputs (other shapes, batch sizes, dtypes, seeds): "
                  "check that your code does not depend on the example's values.")
