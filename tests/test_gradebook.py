@@ -152,6 +152,14 @@ def test_public_docs_are_not_doubled_and_hidden_failures_are_explained_without_d
     assert res["tests"][1]["output"].endswith("hidden tests: all 1 passed")
 
 
+@pytest.mark.parametrize("doc, plain", [("Public: shape (n, m).", "shape (n, m)"),
+                                        ("hidden test: other seeds", "other seeds"),
+                                        ("Hidden-layer output is (n, h)", "Hidden-layer output is (n, h)"),
+                                        ("returns a tensor", "returns a tensor")])
+def test_doc_prefixes_are_stripped(doc, plain):
+    assert judge._plain_doc(doc) == plain
+
+
 def test_hidden_failures_after_public_failures_point_at_the_public_ones():
     res = _results({"q1/test_q1_shape", "q1/test_q1_ref"})
     out = res["tests"][0]["output"]

@@ -554,7 +554,7 @@ def run_submission(cells: list[str], tests: list[dict], source: Path, limits: di
 # --------------------------------------------------------------------------- results
 
 
-_DOC_PREFIX = re.compile(r"^\s*(public|hidden)\s*(test)?\s*[:\-]\s*", re.IGNORECASE)
+_DOC_PREFIX = re.compile(r"^\s*(public|hidden)(\s+tests?)?\s*:\s*", re.IGNORECASE)
 
 HIDDEN_ADVICE = ("The hidden tests try other inputs (other shapes, batch sizes, dtypes, seeds): "
                  "check that your code does not depend on the example's values.")
