@@ -33,6 +33,13 @@ DEFAULT_TIMEOUT = 600  # seconds for one whole submission
 # The zip's judge (autograder/harden/judge.py), run as Gradescope's run_autograder runs it.
 ENTRY = ["-m", "harden.judge"]
 
+# Gradescope grades one submission per container; here several gradings run at once (a folder
+# with -j 2, other users' runs).  The judge kills, and adds up the memory of, every process of
+# its sandbox uid, so gradings sharing the machine's ``grader-sandbox`` user (which exists
+# wherever setup.sh ran) kill each other's workers.  A user name that cannot exist makes the
+# judge pick a free uid for each grading instead, with the same isolation.
+LOCAL_LIMITS = {"sandbox_user": "(a free uid per local grading)"}
+
 
 def _failure(reason: str) -> dict[str, Any]:
     return {
@@ -70,6 +77,7 @@ def grade(zip_path: Path | str, submission: Path | str, out_dir: Path | str | No
             _unpack_submission(submission, ag / "submission")
             env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "COURSE_"))}
             env["PYTHONDONTWRITEBYTECODE"] = "1"
+            env["HARDEN_LIMITS"] = json.dumps(LOCAL_LIMITS | json.loads(env.get("HARDEN_LIMITS") or "{}"))
             proc = subprocess.run([sys.executable, *ENTRY, str(ag)], capture_output=True,
                                   text=True, timeout=timeout, cwd=ag / "source", env=env)
             log = proc.stdout + proc.stderr
