@@ -135,6 +135,7 @@ def grade_folder(zip_path: Path, folder: Path, out_dir: Path, jobs: int = 2,
     """
     from autograder import gradebook
 
+    folder = gradebook.export_root(folder)
     subs = sorted(p for p in folder.iterdir()
                   if p.is_dir() or (p.is_file() and p.suffix in (".ipynb", ".zip")))
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -95,6 +95,16 @@ def parse_metadata(text: str) -> dict[str, dict[str, str]]:
     return out
 
 
+def export_root(folder: Path) -> Path:
+    """The folder holding the submissions: ``folder``, or its only sub-folder that holds a
+    ``submission_metadata.yml`` (an unzipped export keeps everything in one top folder)."""
+    folder = Path(folder)
+    if (folder / METADATA_FILE).is_file():
+        return folder
+    nested = [d for d in folder.iterdir() if d.is_dir() and (d / METADATA_FILE).is_file()]
+    return nested[0] if len(nested) == 1 else folder
+
+
 def load_metadata(folder: Path) -> dict[str, dict[str, str]]:
     """The export's metadata, or ``{}`` (with a warning) when it is missing or malformed."""
     path = Path(folder) / METADATA_FILE
@@ -111,13 +121,16 @@ def load_metadata(folder: Path) -> dict[str, dict[str, str]]:
 
 
 def status_of(results: dict[str, Any]) -> tuple[str, str]:
-    """("graded" | "not graded" | "grader error", reason) of one results.json."""
+    """("graded" | "not graded" | "grader error", reason) of one results.json: "not graded" is
+    the judge refusing the upload (the student's to fix), "grader error" is grading itself
+    breaking (a time-out, a crash: the course staff's to look at)."""
     extra = results.get("extra_data") if isinstance(results.get("extra_data"), dict) else {}
     output = str(results.get("output", ""))
+    names = {t.get("name") for t in results.get("tests", []) if isinstance(t, dict)}
+    if names & {"Grading error", "Grader error"} or output.startswith("The autograder itself failed"):
+        return "grader error", output.removeprefix(NOT_GRADED)
     if extra.get("status") == "rejected" or output.startswith(NOT_GRADED):
         return "not graded", str(extra.get("reason") or output[len(NOT_GRADED):]).strip()
-    if output.startswith("The autograder itself failed"):
-        return "grader error", output
     notes = [ln[2:] for ln in output.splitlines() if ln.startswith("- ")]
     return "graded", "; ".join(notes)
 

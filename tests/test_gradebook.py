@@ -79,6 +79,15 @@ def test_missing_or_malformed_metadata_file_warns_and_leaves_columns_blank(tmp_p
     assert "submission_metadata.yml could not be read" in err and "left blank" in err
 
 
+def test_an_unzipped_export_with_one_top_folder_is_found(tmp_path):
+    (tmp_path / "assignment_42_export" / "submission_1").mkdir(parents=True)
+    (tmp_path / "assignment_42_export" / "submission_metadata.yml").write_text(METADATA)
+    assert gradebook.export_root(tmp_path) == tmp_path / "assignment_42_export"
+    assert gradebook.export_root(tmp_path / "assignment_42_export") == tmp_path / "assignment_42_export"
+    (tmp_path / "other").mkdir()
+    assert gradebook.export_root(tmp_path / "other") == tmp_path / "other"
+
+
 # --------------------------------------------------------------------------- rows and summary
 
 
@@ -112,6 +121,13 @@ def test_rows_have_a_column_per_question_and_per_test(tmp_path):
     assert got["b"]["q1/test_q1_edge"] == "pass" and got["b"]["status"] == "graded"
     assert got["c"]["status"] == "not graded" and got["c"]["reason"] == "no notebook"
     assert got["c"]["q1/test_q1_ref"] == "" and got["c"]["name"] == ""
+
+
+def test_a_grading_failure_is_a_grader_error_not_the_students():
+    status, reason = gradebook.status_of(grade._failure("grading took longer than 600 s"))
+    assert (status, reason) == ("grader error", "grading took longer than 600 s")
+    assert gradebook.status_of(judge.reject(_tests(), "is empty", 0.1)) == ("not graded", "is empty")
+    assert gradebook.status_of(_results()) == ("graded", "")
 
 
 def test_summary_numbers():
