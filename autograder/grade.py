@@ -9,14 +9,14 @@ judge (``harden.judge``, what its ``run_autograder`` starts) runs there in a fre
 process; as root it runs the submission as an unprivileged user, as on Gradescope.  The result is Gradescope's
 ``results.json``.  When grading itself breaks (a crash, a time-out, no results file) the
 submission still gets a ``results.json`` with score 0 and the reason, and a folder of
-submissions is always graded to the end: one CSV row per submission.
+submissions is always graded to the end: one CSV row per submission, with a per-question
+summary and a score histogram beside it (see ``gradebook.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import csv
 import json
 import os
 import shutil
@@ -53,6 +53,13 @@ def grading_python() -> str:
         print("warning: .grader-venv is missing (run `make grader-venv`); grading with "
               f"{sys.executable}, which may not match Gradescope's image", file=sys.stderr)
     return sys.executable
+
+# Gradescope grades one submission per container; here several gradings run at once (a folder
+# with -j 2, other users' runs).  The judge kills, and adds up the memory of, every process of
+# its sandbox uid, so gradings sharing the machine's ``grader-sandbox`` user (which exists
+# wherever setup.sh ran) kill each other's workers.  A user name that cannot exist makes the
+# judge pick a free uid for each grading instead, with the same isolation.
+LOCAL_LIMITS = {"sandbox_user": "(a free uid per local grading)"}
 
 
 def _failure(reason: str) -> dict[str, Any]:
@@ -91,6 +98,7 @@ def grade(zip_path: Path | str, submission: Path | str, out_dir: Path | str | No
             _unpack_submission(submission, ag / "submission")
             env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "COURSE_"))}
             env["PYTHONDONTWRITEBYTECODE"] = "1"
+            env["HARDEN_LIMITS"] = json.dumps(LOCAL_LIMITS | json.loads(env.get("HARDEN_LIMITS") or "{}"))
             proc = subprocess.run([grading_python(), *ENTRY, str(ag)], capture_output=True,
                                   text=True, timeout=timeout, cwd=ag / "source", env=env)
             log = proc.stdout + proc.stderr
@@ -138,14 +146,26 @@ def max_score(results: dict[str, Any]) -> float:
 
 def grade_folder(zip_path: Path, folder: Path, out_dir: Path, jobs: int = 2,
                  timeout: float = DEFAULT_TIMEOUT) -> Path:
-    """Grade every submission in ``folder`` in parallel; write scores.csv in ``out_dir``.
+    """Grade every submission in ``folder`` in parallel; write the gradebook in ``out_dir``.
 
     A submission is a sub-folder (one per student, as in a Gradescope export: all its files
     are uploaded together) or a loose ``.ipynb``/``.zip`` file at the top of ``folder``.
+    ``scores.csv`` gets one row per submission (who, from a Gradescope export's
+    ``submission_metadata.yml``; status; total; each question; each test), beside it
+    ``summary.md``/``summary.csv`` (per question) and ``histogram.png`` (``gradebook.py``).
     """
+    from autograder import gradebook
+
+    folder = gradebook.export_root(folder)
     subs = sorted(p for p in folder.iterdir()
                   if p.is_dir() or (p.is_file() and p.suffix in (".ipynb", ".zip")))
     out_dir.mkdir(parents=True, exist_ok=True)
+    metadata = gradebook.load_metadata(folder)
+    if metadata:
+        unknown = [s.name for s in subs if s.name not in metadata and s.stem not in metadata]
+        if unknown:
+            print(f"warning: {len(unknown)} submission(s) not in {gradebook.METADATA_FILE} "
+                  f"(e.g. {unknown[0]}): their name, email and SID are blank", file=sys.stderr)
     rows = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {pool.submit(grade, zip_path, s, out_dir / s.relative_to(folder).with_suffix(""),
@@ -156,18 +176,16 @@ def grade_folder(zip_path: Path, folder: Path, out_dir: Path, jobs: int = 2,
                 res = fut.result()
             except Exception as err:  # never let one submission stop the rest
                 res = _failure(f"internal error: {err!r}")
-            possible = max_score(res)
-            rows.append({"submission": str(s.relative_to(folder)), "score": total_score(res),
-                         "max_score": possible, "seconds": res.get("execution_time", ""),
-                         "error": "" if possible else res.get("output", "")[:200]})
-            print(f"{rows[-1]['submission']}: {rows[-1]['score']} / {possible}", flush=True)
-    rows.sort(key=lambda r: r["submission"])
-    csv_path = out_dir / "scores.csv"
-    with open(csv_path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["submission", "score", "max_score", "seconds", "error"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return csv_path
+            who = metadata.get(s.name) or metadata.get(s.stem)
+            rows.append(gradebook.row(str(s.relative_to(folder)), res, who))
+            print(f"{rows[-1]['submission']}: {rows[-1]['score']:g} / {rows[-1]['max_score']:g}",
+                  flush=True)
+    paths, summary = gradebook.write_all(rows, out_dir)
+    print(f"summary: {paths['summary']} (per question; histogram: {paths.get('histogram', 'none')})")
+    print(f"totals: {summary['submissions']} submissions, {summary['graded']} graded, "
+          f"{summary['not_graded']} not graded; mean {summary['mean']:.2f}, median "
+          f"{summary['median']:g} out of {summary['max_score']:g}")
+    return paths["csv"]
 
 
 def main(argv: list[str] | None = None) -> int:

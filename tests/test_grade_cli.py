@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
@@ -35,6 +36,29 @@ def test_grading_a_folder_survives_broken_submissions_and_writes_one_csv(tmp_pat
     assert float(alice["score"]) == float(alice["max_score"]) == 20
     assert float(rows["bob"]["score"]) == 0
     assert float(rows["carol"]["score"]) == 0
+    assert alice["status"] == "graded" and not alice["reason"]
+    assert rows["bob"]["status"] == rows["carol"]["status"] == "not graded"
+    assert "not valid notebook JSON" in rows["bob"]["reason"] and "not a valid zip" in rows["carol"]["reason"]
+    assert (out / "summary.md").is_file() and (out / "histogram.png").is_file()
     for who in ("alice", "bob", "carol"):
         results = next((out / who).rglob("results.json"))
         assert "tests" in json.loads(results.read_text())
+
+
+def test_local_gradings_never_share_the_sandbox_user(tmp_path, monkeypatch):
+    """Parallel local gradings each get a free uid (the judge kills every process of its uid)."""
+    from autograder import grade
+
+    seen = {}
+
+    def fake_run(cmd, **kw):
+        seen.update(json.loads(kw["env"]["HARDEN_LIMITS"]))
+        return subprocess.CompletedProcess(cmd, 1, "", "")
+
+    monkeypatch.setattr(grade.subprocess, "run", fake_run)
+    monkeypatch.setenv("HARDEN_LIMITS", json.dumps({"cell_timeout": 8}))
+    zipfile.ZipFile(tmp_path / "a.zip", "w").close()
+    (tmp_path / "s.ipynb").write_text("{}")
+    res = grade.grade(tmp_path / "a.zip", tmp_path / "s.ipynb")
+    assert seen == grade.LOCAL_LIMITS | {"cell_timeout": 8}
+    assert res["score"] == 0 and "wrote no results" in res["output"]

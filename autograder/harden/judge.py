@@ -152,9 +152,20 @@ def _safe_unzip(data: bytes, limits: dict) -> dict[str, bytes]:
     return out
 
 
+# What Otter's export zip, Jupyter, Colab or an OS put next to the notebook: expected, never a note.
+_EXPECTED_EXTRAS = re.compile(r"""(^|/)(\.OTTER_LOG|__zip_filename__|\.DS_Store|Thumbs\.db|desktop\.ini)$
+                                  |(^|/)(__MACOSX|\.ipynb_checkpoints)/
+                                  |\.pdf$""", re.VERBOSE | re.IGNORECASE)
+
+
+def _expected_extra(name: str) -> bool:
+    return bool(_EXPECTED_EXTRAS.search(name.replace("\\", "/")))
+
+
 def find_notebook(submission: Path, limits: dict) -> tuple[str, bytes, list[str]]:
     """(name, bytes, notes) of the one notebook in the submission folder."""
-    notes = []
+    notes: list[str] = []
+    ignored: list[str] = []
     candidates: dict[str, bytes] = {}
     files = sorted(p for p in submission.rglob("*") if p.is_file() and not p.is_symlink())
     for path in files:
@@ -167,10 +178,13 @@ def find_notebook(submission: Path, limits: dict) -> tuple[str, bytes, list[str]
                 if name.lower().endswith(".ipynb") and "__MACOSX" not in name and \
                         ".ipynb_checkpoints" not in name:
                     candidates[f"{rel}:{name}"] = blob
-                else:
-                    notes.append(f"ignored {name} inside {rel}")
-        else:
-            notes.append(f"ignored {rel} (only the notebook is graded)")
+                elif not _expected_extra(name):
+                    ignored.append(f"{name} (in {rel})")
+        elif not _expected_extra(rel):
+            ignored.append(rel)
+    if ignored:  # one short line, only for files nobody expects next to the notebook
+        shown = ", ".join(ignored[:3]) + (f" and {len(ignored) - 3} more" if len(ignored) > 3 else "")
+        notes.append(f"only the notebook is graded; also uploaded: {shown}"[:200])
     if not candidates:
         raise Reject("no notebook (.ipynb) was found in the submission; upload your "
                      "assignment's .ipynb file (or the zip made by its export cell)")
@@ -179,6 +193,28 @@ def find_notebook(submission: Path, limits: dict) -> tuple[str, bytes, list[str]
                      "upload exactly one")
     (name, blob), = candidates.items()
     return name, blob, notes
+
+
+class CodeCells(list):
+    """The sources of a notebook's code cells (what the worker runs, in order), and where each
+    one sits among *all* the notebook's cells, counted from 1 as JupyterLab shows them."""
+
+    def __init__(self, sources=(), positions=()):
+        super().__init__(sources)
+        self.positions: list[int] = list(positions)
+
+
+def describe_cell(cells: list[str], i: int) -> str:
+    """How a student finds code cell ``i``: ``cell 14 (`def softmax(X):`)``."""
+    if not isinstance(i, int) or not 0 <= i < len(cells):  # (events come from the sandbox)
+        return f"cell {str(i)[:20]}"
+    positions = getattr(cells, "positions", None)
+    where = f"cell {positions[i]}" if positions and i < len(positions) else f"code cell {i + 1}"
+    first = next((ln.strip() for ln in cells[i].splitlines() if ln.strip()), "")
+    if len(first) > 40:
+        first = first[:39] + "…"
+    first = first.replace("`", "'")
+    return f"{where} (`{first}`)" if first else where
 
 
 def parse_notebook(name: str, blob: bytes, slug: str, limits: dict) -> list[str]:
@@ -209,13 +245,14 @@ def parse_notebook(name: str, blob: bytes, slug: str, limits: dict) -> list[str]
     lang = str(kernel.get("language") or (meta.get("language_info") or {}).get("name") or "python")
     if lang.lower() != "python":
         raise Reject(f"{name} runs a {lang} kernel; this assignment must be done in Python")
-    cells = []
-    for cell in nb["cells"]:
+    cells = CodeCells()
+    for position, cell in enumerate(nb["cells"], start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else str(source)
         cells.append(source)
+        cells.positions.append(position)
     names = set(re.findall(r"""otter\.Notebook\(\s*["']([^"']+?)(?:\.ipynb)?["']""", "\n".join(cells)))
     names |= {str(meta.get("otter", {}).get("assignment_name", slug))} if isinstance(
         meta.get("otter"), dict) else set()
@@ -501,11 +538,14 @@ def run_submission(cells: list[str], tests: list[dict], source: Path, limits: di
         if where and where[0] == "cell" and where[1] is not None:
             skip[where[1]] = what
             cell_events[where[1]] = {"i": where[1], "state": "removed", "detail": what}
-            notes.append(f"code cell {where[1] + 1} was removed and the notebook run again: {what}")
+            notes.append(f"{describe_cell(cells, where[1])} was removed and the notebook run again: {what}")
         elif where and where[0] == "test" and where[1] is not None:
             outcomes[where[1]] = {"passed": False, "message": f"this test brought the grader "
                                   f"down: {what}"}
-            notes.append(f"test {where[1]} failed: {what}")
+            t = next((t for t in tests if t["id"] == where[1]), None)
+            which = (f"public test '{_plain_doc(t['doc'])}'" if t and not t["hidden"] else
+                     f"a hidden test of {t['question']}" if t else "a test")  # never a hidden name
+            notes.append(f"{which} failed: {what}")
         else:
             notes.append(f"grading stopped: {what}")
             break
@@ -513,14 +553,28 @@ def run_submission(cells: list[str], tests: list[dict], source: Path, limits: di
         outcomes.setdefault(t["id"], {"passed": False, "message": "the test could not be run"})
     for i, ev in sorted(cell_events.items()):
         if ev.get("state") in ("error", "timeout") and len(notes) < 30:
-            notes.append(f"code cell {i + 1}: {ev.get('detail', '')}"[:400])
+            notes.append(f"{describe_cell(cells, i)}: {ev.get('detail', '')}"[:400])
     return outcomes, notes, time.monotonic() - start
 
 
 # --------------------------------------------------------------------------- results
 
 
+_DOC_PREFIX = re.compile(r"^\s*(public|hidden)(\s+tests?)?\s*:\s*", re.IGNORECASE)
+
+HIDDEN_ADVICE = ("The hidden tests try other inputs (other shapes, batch sizes, dtypes, seeds): "
+                 "check that your code does not depend on the example's values.")
+
+
+def _plain_doc(doc: str) -> str:
+    """A test's one-line docstring without the "Public:"/"Hidden:" the course starts it with."""
+    return _DOC_PREFIX.sub("", doc, count=1).strip().rstrip(".") or doc
+
+
 def compose(tests: list[dict], outcomes: dict, notes: list[str], elapsed: float) -> dict:
+    """Gradescope's results.json: one entry per question, public messages in words, hidden
+    tests only counted.  ``extra_data`` (stored by Gradescope, never shown to students) keeps
+    each test's pass/fail for the instructor's gradebook (``autograder/gradebook.py``)."""
     questions: dict[str, list[dict]] = {}
     for t in tests:
         questions.setdefault(t["question"], []).append(t)
@@ -529,16 +583,25 @@ def compose(tests: list[dict], outcomes: dict, notes: list[str], elapsed: float)
         score = sum(t["points"] for t in qtests if outcomes[t["id"]]["passed"])
         possible = sum(t["points"] for t in qtests)
         lines = []
-        for t in qtests:
-            if t["hidden"]:
-                continue
+        pub = [t for t in qtests if not t["hidden"]]
+        for t in pub:
             o = outcomes[t["id"]]
-            lines.append(f"public test {t['doc']}: " + ("passed" if o["passed"] else
-                                                          f"FAILED\n    {o['message']}"))
+            lines.append(f"public test: {_plain_doc(t['doc'])} ... " +
+                         ("passed" if o["passed"] else f"FAILED\n    {o['message']}"))
         hid = [t for t in qtests if t["hidden"]]
         if hid:
-            passed = sum(outcomes[t["id"]]["passed"] for t in hid)
-            lines.append(f"hidden tests: {passed} of {len(hid)} passed (their details stay hidden)")
+            failed = sum(not outcomes[t["id"]]["passed"] for t in hid)
+            cases = "case" if len(hid) == 1 else "cases"
+            if not failed:
+                lines.append(f"hidden tests: all {len(hid)} passed")
+            elif all(outcomes[t["id"]]["passed"] for t in pub):
+                checks = "passes the public checks but fails" if pub else "fails"
+                lines.append(f"{q}: your answer {checks} {failed} of {len(hid)} hidden {cases}. "
+                             + HIDDEN_ADVICE)
+            else:
+                lines.append(f"hidden tests: {failed} of {len(hid)} failed; fix the public test "
+                             "failures above first, then check that your code does not depend on "
+                             "the example's values.")
         entries.append({"name": q, "score": round(score, 4), "max_score": round(possible, 4),
                         "output": "\n".join(lines), "visibility": "visible"})
         total += score
@@ -546,7 +609,9 @@ def compose(tests: list[dict], outcomes: dict, notes: list[str], elapsed: float)
     if notes:
         output += "\n" + "\n".join(f"- {n}" for n in notes)
     return {"score": round(total, 4), "output": output, "tests": entries,
-            "stdout_visibility": "hidden", "execution_time": round(elapsed, 2)}
+            "stdout_visibility": "hidden", "execution_time": round(elapsed, 2),
+            "extra_data": {"status": "graded",
+                           "tests": {t["id"]: bool(outcomes[t["id"]]["passed"]) for t in tests}}}
 
 
 def reject(tests: list[dict], reason: str, elapsed: float) -> dict:
@@ -559,7 +624,8 @@ def reject(tests: list[dict], reason: str, elapsed: float) -> dict:
                  "output": "not graded: see 'Submission'", "visibility": "visible"}
                 for q, p in questions.items()]
     return {"score": 0.0, "output": f"The submission could not be graded: {reason}",
-            "tests": entries, "stdout_visibility": "hidden", "execution_time": round(elapsed, 2)}
+            "tests": entries, "stdout_visibility": "hidden", "execution_time": round(elapsed, 2),
+            "extra_data": {"status": "rejected", "reason": reason}}
 
 
 def write_results(results_dir: Path, results: dict) -> None:
