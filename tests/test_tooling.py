@@ -250,3 +250,38 @@ def test_leak_finder_sees_solution_lines_and_markers(tmp_path):
     problems = leaks.find_leaks(src, folder)
     assert any("assert f(21) == 42" in p for p in problems)
     assert any("authoring marker" in p for p in problems)
+
+
+def test_leak_finder_sees_a_solution_line_pasted_into_markdown_or_metadata(tmp_path):
+    line = "doubled = x + x  # addition, not a product"
+    cells = list(GOOD)
+    cells[4] = ("code", f"def f(x):\n    # BEGIN SOLUTION\n    {line}\n    return doubled\n    # END SOLUTION")
+    cells.insert(4, ("markdown", f"Hint:\n\n    {line}"))  # the author pasted it into the prompt
+    src = tmp_path / "a.ipynb"
+    notebooks.save(_nb(*cells), src)
+    folder = tmp_path / "student"
+    folder.mkdir()
+    student = _nb(("markdown", "# T"), ("raw", "fine"), ("markdown", f"Hint:\n\n    {line}"))
+    notebooks.save(student, folder / "a.ipynb")
+    problems = leaks.find_leaks(src, folder)
+    assert problems and all("a.ipynb: cell 2 (markdown, 'Hint:')" in p for p in problems), problems
+    student = _nb(("raw", f"see `{line}`"))
+    student["metadata"] = {"note": line}
+    notebooks.save(student, folder / "a.ipynb")
+    problems = leaks.find_leaks(src, folder)
+    assert any("cell 0 (raw," in p for p in problems), problems
+    assert any("notebook metadata" in p for p in problems), problems
+
+
+@pytest.mark.slow
+def test_build_refuses_a_solution_line_pasted_into_a_markdown_prompt(sandbox):
+    cells = list(GOOD)
+    cells[4] = ("code", "def f(x):\n    # BEGIN SOLUTION\n    doubled = x + x  # addition, not a product\n"
+                        "    return doubled\n    # END SOLUTION")
+    cells.insert(4, ("markdown", "Write `f`. For example:\n\ndoubled = x + x  # addition, not a product"))
+    notebooks.save(_nb(*cells), sandbox / "assignments" / "00_demo" / "00_demo.ipynb")
+    with pytest.raises(build.BuildError, match=r"would leak:\n  00_demo\.ipynb: cell \d+ \(markdown, "
+                                               r"'Write `f`\. For example:'\): private line"):
+        build.build_assignment("00_demo", log=lambda *_: None)
+    assert not (sandbox / "dist" / "student").exists()
+
