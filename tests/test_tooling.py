@@ -285,3 +285,34 @@ def test_build_refuses_a_solution_line_pasted_into_a_markdown_prompt(sandbox):
         build.build_assignment("00_demo", log=lambda *_: None)
     assert not (sandbox / "dist" / "student").exists()
 
+
+def test_clean_drops_trailing_empty_cells_only():
+    nb = _nb(("code", ""), ("markdown", "hi"), ("code", "  \n"), ("markdown", ""))
+    assert [c["source"] for c in notebooks.clean(nb)["cells"]] == ["", "hi"]
+
+
+def test_saved_notebooks_are_exactly_what_nbformat_writes(tmp_path):
+    import nbformat
+
+    nb = notebooks.clean(_nb(*GOOD))
+    notebooks.save(nb, tmp_path / "x.ipynb")
+    text = (tmp_path / "x.ipynb").read_text(encoding="utf-8")
+    assert nbformat.writes(nbformat.read(tmp_path / "x.ipynb", as_version=4)) + "\n" == text
+    raw = json.loads(text)
+    assert raw["cells"][2]["source"][:2] == ["import sys\n", "# >>> colab setup\n"]  # lists of lines
+    assert notebooks.load(tmp_path / "x.ipynb")["cells"] == nb["cells"]
+
+
+def test_check_fails_on_a_notebook_whose_sources_are_single_strings(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "LECTURES", tmp_path / "lectures")
+    monkeypatch.setattr(config, "ASSIGNMENTS", tmp_path / "assignments")
+    (tmp_path / "lectures").mkdir()
+    path = tmp_path / "lectures" / "01_x.ipynb"
+    nb = notebooks.clean(notebooks.render(_nb(GOOD[0], GOOD[2], ("code", "a = 1\nb = 2")),
+                                          "lecture", "01_x", path))
+    notebooks.save(nb, path)
+    assert notebooks.main(["check"]) == 0
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert notebooks.main(["check"]) == 1  # same content, one string per cell: not clean
+    assert notebooks.main(["sync"]) == 0 and notebooks.main(["check"]) == 0
+
