@@ -140,6 +140,7 @@ def test_build_makes_release_solution_and_zip_then_a_broken_source_changes_nothi
     notebooks.save(_nb(*GOOD), src)
     paths = build.build_assignment("00_demo", log=lambda *_: None)
     assert (paths["student"] / "00_demo.ipynb").exists() and paths["zip"].exists()
+    assert not list(paths["solution"].rglob("*.zip")), "Otter's stock zip is easy to upload by mistake"
     student = (paths["student"] / "00_demo.ipynb").read_text()
     assert "return 2 * x" not in student and "test_f_hidden" not in student
     with zipfile.ZipFile(paths["zip"]) as zf:
@@ -316,3 +317,19 @@ def test_check_fails_on_a_notebook_whose_sources_are_single_strings(tmp_path, mo
     assert notebooks.main(["check"]) == 1  # same content, one string per cell: not clean
     assert notebooks.main(["sync"]) == 0 and notebooks.main(["check"]) == 0
 
+
+def test_export_cell_hides_only_the_kernels_tcp_note():
+    import warnings
+
+    cell = build._colab_safe_export(_nb(("code", "grader.export(pdf=False, run_tests=True)")))
+    source = cell["cells"][0]["source"]
+    assert "warnings.filterwarnings" in source and source.rstrip().endswith("grader.export(pdf=False, run_tests=True)")
+    note = ("[IPKernelApp] WARNING | Kernel is running over TCP without encryption. All communication "
+            "(including code and outputs) is sent in plain text and is susceptible to eavesdropping.\n")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        exec(build.EXPORT_QUIET, {})
+        for message in (note, note + "Traceback (most recent call last): ...\n", "some other error\n"):
+            warnings.warn_explicit(message, RuntimeWarning, "utils.py", 115, module="otter.check.utils")
+        warnings.warn_explicit(note, RuntimeWarning, "x.py", 1, module="somewhere.else")
+    assert [str(w.message)[:20] for w in seen] == [note[:20], "some other error\n", note[:20]]
