@@ -61,3 +61,10 @@ def test_every_lecture_has_an_assignment_with_the_same_slug():
     from autograder import config
 
     assert config.lecture_slugs() == config.assignment_slugs()
+
+
+def test_student_readme_gives_the_one_command_for_data():
+    text = (ROOT / "autograder" / "student_README.md").read_text()
+    for command in ("python -m dlcourse.data --week 03", "python -m dlcourse.data fashion-mnist-subset",
+                    "python -m dlcourse.data --from /path/to/folder --week 03"):
+        assert command in text, command
