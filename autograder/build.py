@@ -173,6 +173,7 @@ def build_assignment(slug: str, log=print) -> dict[str, Path]:
 
         solution = out / "autograder"
         harden_zip(zip_path, stage / f"{slug}.zip", slug, info["config"].get("limits") or {})
+        zip_path.unlink()  # Otter's stock, timestamped zip: never upload it (no hardened grader)
         for generated in ("dlcourse", "data", "requirements.txt", "environment.yml",
                           "otter_config.json", "run_autograder", "run_otter.py", "setup.sh"):
             target = solution / generated
@@ -201,16 +202,29 @@ COLAB_EXPORT = (
     '    print("On Colab: File > Download > Download .ipynb, then upload that .ipynb to Gradescope.")\n'
     "else:\n"
 )
+# grader.export(run_tests=True) re-runs the tests in a kernel that notes on stderr that it talks
+# over (local) TCP without encryption; Otter turns any stderr into a RuntimeWarning.  Hide only
+# that exact note, so any other stderr from the check still shows.
+EXPORT_QUIET = (
+    "import warnings  # hide the checking kernel's harmless local-TCP note (any other stderr shows)\n"
+    'warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"otter\\.check\\.utils",\n'
+    '                        message=r"\\[IPKernelApp\\] WARNING \\| Kernel is running over TCP without '
+    'encryption[^\\n]*\\s*\\Z")\n'
+)
 
 
 def _colab_safe_export(nb: dict[str, Any]) -> dict[str, Any]:
-    """Otter's export cell raises on Colab; make it print the Colab upload path there instead."""
+    """Otter's export cell raises on Colab; make it print the Colab upload path there instead.
+
+    Elsewhere it runs ``grader.export`` without Otter's spurious TCP-encryption warning.
+    """
     for cell in nb["cells"]:
         source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
         if cell["cell_type"] == "code" and "grader.export(" in source and "google.colab" not in source:
             lines = source.splitlines()
             comments = [ln for ln in lines if ln.startswith("#")]
             body = [ln for ln in lines if not ln.startswith("#")]
+            body = EXPORT_QUIET.splitlines() + body
             cell["source"] = "\n".join(comments + [COLAB_EXPORT.rstrip("\n")] +
                                        ["    " + ln for ln in body])
     return nb

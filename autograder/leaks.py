@@ -4,7 +4,11 @@ From an assignment's source notebook we collect (1) every solution line, (2) eve
 every hidden test, (3) the authoring markers; then we search every file of a student folder
 (notebook JSON including its metadata, tests, anything else) for them.  A line counts only
 if it is distinctive: long enough, and not also present in the parts students are meant to
-see (prompts, stubs, public tests), so that ``return out`` in a stub does not count as a leak.
+see in code (stubs, public tests), so that ``return out`` in a stub does not count as a leak.
+Markdown and raw cells never make a line public: a solution line pasted into a prompt is
+exactly the leak we look for.  In a notebook every cell (code, markdown, raw: source,
+metadata, attachments) and the notebook's own metadata are searched, and a leak names the
+cell.
 """
 
 from __future__ import annotations
@@ -62,6 +66,8 @@ def private_and_public_lines(src: Path) -> tuple[set[str], set[str]]:
             hidden = bool(re.search(r"hidden:\s*true", text, re.IGNORECASE))
             (private if hidden else public).update(_lines(text))
             continue
+        if cell.get("cell_type") != "code":
+            continue  # prose never makes a line public (a pasted solution line is a leak)
         inside = False
         for line in text.splitlines():
             stripped = line.strip()
@@ -80,18 +86,31 @@ def private_and_public_lines(src: Path) -> tuple[set[str], set[str]]:
 
 
 def _texts(folder: Path):
+    """(path, where, text) for every searchable part of every file under ``folder``.
+
+    A notebook yields one part per cell (all its JSON strings: source, metadata, attachments,
+    outputs) and one for the rest (notebook metadata), each named so a leak points at it.
+    """
     for path in sorted(folder.rglob("*")):
         if path.is_file():
             try:
                 text = path.read_text(encoding="utf-8")
             except UnicodeDecodeError:
                 continue
-            if path.suffix == ".ipynb":  # search the decoded JSON strings too
+            if path.suffix == ".ipynb":
                 try:
-                    text += "\n" + "\n".join(_json_strings(json.loads(text)))
+                    nb = json.loads(text)
                 except json.JSONDecodeError:
-                    pass
-            yield path, text
+                    nb = None
+                if isinstance(nb, dict) and isinstance(nb.get("cells"), list):
+                    for i, cell in enumerate(nb["cells"]):
+                        where = (notebooks.describe_cell("", i, cell).removeprefix(": ")
+                                 if isinstance(cell, dict) else f"cell {i}")
+                        yield path, where, "\n".join(_json_strings(cell))
+                    rest = {k: v for k, v in nb.items() if k != "cells"}
+                    yield path, "notebook metadata", "\n".join(_json_strings(rest))
+                    continue
+            yield path, None, text
 
 
 def _json_strings(obj):
@@ -102,20 +121,27 @@ def _json_strings(obj):
             yield k
             yield from _json_strings(v)
     elif isinstance(obj, list):
-        for v in obj:
-            yield from _json_strings(v)
+        if obj and all(isinstance(v, str) for v in obj):  # a source stored as a list of lines
+            yield "".join(obj)
+        else:
+            for v in obj:
+                yield from _json_strings(v)
 
 
 def find_leaks(src: Path, student_folder: Path) -> list[str]:
-    """Every private line or authoring marker found under ``student_folder``, as messages."""
+    """Every private line or authoring marker found under ``student_folder``, as messages.
+
+    Each message names the file and, in a notebook, the cell (index, type, first line) or
+    "notebook metadata".
+    """
     private, _ = private_and_public_lines(src)
     problems = []
-    for path, text in _texts(student_folder):
-        rel = path.relative_to(student_folder)
+    for path, where, text in _texts(student_folder):
+        rel = f"{path.relative_to(student_folder)}" + (f": {where}" if where else "")
         haystack = _lines(text)
         for line in sorted(private & haystack):
             problems.append(f"{rel}: private line {line!r}")
-        for line in private:
+        for line in sorted(private):
             if line not in haystack and line in text and len(line) >= 24:
                 problems.append(f"{rel}: private text {line!r}")
         m = MARKERS.search(text)

@@ -67,10 +67,23 @@ def load(path: Path | str) -> dict[str, Any]:
     return nb
 
 
+def dumps(nb: dict[str, Any]) -> str:
+    """The notebook as JupyterLab would save it: exactly ``nbformat.write``'s bytes.
+
+    Sources become lists of lines (a one-line edit is a one-line diff), keys are sorted,
+    indent is one space, with a trailing newline.  A notebook saved any other way opens in
+    JupyterLab already marked modified.
+    """
+    import nbformat
+    from nbformat.v4 import writes  # nbformat.writes without its validation pass: same bytes
+
+    text = writes(nbformat.from_dict(copy.deepcopy(nb)))
+    return text if text.endswith("\n") else text + "\n"
+
+
 def save(nb: dict[str, Any], path: Path | str) -> None:
-    """Write a notebook the way Jupyter does (one-space indent, trailing newline)."""
-    text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
-    Path(path).write_text(text, encoding="utf-8")
+    """Write a notebook the way Jupyter does (see ``dumps``)."""
+    Path(path).write_text(dumps(nb), encoding="utf-8")
 
 
 def source(cell: dict[str, Any]) -> str:
@@ -251,7 +264,8 @@ def _check_test_cell(code: str, where: str) -> dict[str, Any]:
 
 
 def clean(nb: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``nb`` without outputs, execution counts or machine-specific metadata."""
+    """A copy of ``nb`` without outputs, execution counts, machine-specific metadata or
+    trailing empty cells."""
     nb = copy.deepcopy(nb)
     meta = {k: v for k, v in nb.get("metadata", {}).items() if k in NOTEBOOK_METADATA_KEEP}
     if "language_info" in meta:
@@ -273,6 +287,8 @@ def clean(nb: dict[str, Any]) -> dict[str, Any]:
             cell.pop("execution_count", None)
             if cell["cell_type"] == "markdown" and not cell.get("attachments"):
                 cell.pop("attachments", None)
+    while nb["cells"] and not source(nb["cells"][-1]).strip():
+        nb["cells"].pop()  # a trailing empty cell is editor noise (JupyterLab adds one)
     nb["nbformat"], nb["nbformat_minor"] = 4, 5
     for k, cell in enumerate(nb["cells"]):
         cell["id"] = f"cell-{k:03d}"
@@ -396,7 +412,7 @@ def sync(write: bool = True) -> list[Path]:
     for kind, slug, path in sources():
         before = path.read_text(encoding="utf-8")
         nb = clean(render(load(path), kind, slug, path))
-        after = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+        after = dumps(nb)
         if after != before:
             changed.append(path)
             if write:

@@ -1,22 +1,31 @@
 """Course data: one registry of every file, found locally, copied from a folder, or downloaded.
 
 Every data file the course uses is listed in ``DATASETS`` with its checksum.  ``fetch`` makes
-sure a data set is present under the data root and returns its folder:
+sure a data set is present under the data root and returns the root:
 
 1. a file already in the data root with the right checksum is used as it is;
-2. otherwise it is copied from ``$COURSE_DATA_DIR`` (a folder laid out like the course's shared
-   data folder) when that variable is set, so that machines without internet still work;
+2. otherwise it is copied from a folder (``source_dir``, default ``$COURSE_DATA_DIR``) laid out
+   like the course's shared data folder or like another data root;
 3. otherwise it is downloaded from its public address (what students on Colab get);
 4. a few files are *derived* (the 6k/2k Fashion-MNIST subset is the first 6,000 training and
    2,000 test images of the full set) and are rebuilt from their parent when missing.
 
-The data root is ``$DLCOURSE_DATA`` if set, else the first ``data/`` folder found in the
-working directory or up to three levels above it (so ``lectures/x.ipynb``,
-``assignments/x/x.ipynb`` and ``dist/solution/x/x.ipynb`` all find the repository's ``data/``;
-d2l reads ``../data`` too), else ``./data``.
+Every file goes to a temporary name, is checksummed, then moved into place; a failed attempt
+leaves no partial file and no folder it created, and names the file and both ways to get it.
 
-Run ``python -m dlcourse.data`` (what ``make data`` does) to fill the data root with every
-registered file.
+ONE data root serves every week (``data_root``): ``$DLCOURSE_DATA`` if set (the grader sets
+it); else ``data/`` in the release root, the nearest folder at or above the working directory
+that holds the ``dlcourse`` package or ``MANIFEST.json`` (the student release, the instructor's
+repository, ``/content`` on Colab); else ``~/.dlcourse/data``.
+
+Command line (from anywhere inside the release)::
+
+    python -m dlcourse.data fashion-mnist-subset           # download one data set
+    python -m dlcourse.data --week 03                      # everything week 3's notebooks use
+    python -m dlcourse.data --notebook lectures/03_classification.ipynb
+    python -m dlcourse.data --from /path/to/folder --week 03   # copy instead of downloading
+    python -m dlcourse.data --list                         # the data sets and their files
+    python -m dlcourse.data                                # every data set (`make data`)
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import argparse
 import gzip
 import hashlib
 import os
+import re
 import shutil
 import struct
 import sys
@@ -39,9 +49,11 @@ __all__ = [
     "DataError",
     "FASHION_MNIST_LABELS",
     "data_root",
+    "dataset_path",
     "fetch",
     "load_fashion_mnist",
     "load_text",
+    "needs",
     "prepare",
     "read_idx",
 ]
@@ -145,15 +157,29 @@ DATASETS: dict[str, tuple[DataFile, ...]] = {
 # --------------------------------------------------------------------------- locating files
 
 
+def release_root(start: Path | str | None = None) -> Path | None:
+    """The nearest folder at or above ``start`` (the working directory) that holds the
+    ``dlcourse`` package or ``MANIFEST.json``: the student release, the instructor's repository,
+    ``/content`` on Colab.  None when there is none."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dlcourse" / "__init__.py").is_file() or (folder / "MANIFEST.json").is_file():
+            return folder
+    return None
+
+
 def data_root(create: bool = False) -> Path:
-    """The folder that holds the course data (see the module docstring for the search order)."""
+    """The ONE folder that holds the course data for every week.
+
+    ``$DLCOURSE_DATA`` if set; else ``<release root>/data`` (see ``release_root``), so that
+    ``lectures/x.ipynb`` and ``assignments/x/x.ipynb`` share it; else ``~/.dlcourse/data``.
+    """
     env = os.environ.get("DLCOURSE_DATA")
     if env:
         root = Path(env)
     else:
-        here = Path.cwd()
-        candidates = [folder / "data" for folder in (here, *list(here.parents)[:3])]
-        root = next((c for c in candidates if c.is_dir()), candidates[0])
+        release = release_root()
+        root = release / "data" if release else Path.home() / ".dlcourse" / "data"
     if create:
         root.mkdir(parents=True, exist_ok=True)
     return root
@@ -191,15 +217,30 @@ def _temp_beside(dest: Path) -> Path:
     return Path(name)
 
 
+def _candidates(spec: DataFile, source_dir: Path) -> list[Path]:
+    """Where a file may lie in a folder: the shared data folder's layout, or a data root's."""
+    return list(dict.fromkeys((source_dir / spec.source, source_dir / spec.path)))
+
+
+def _name_of(spec: DataFile) -> str:
+    return next(n for n, files in DATASETS.items() if spec in files)
+
+
 def _how_to_provide(spec: DataFile) -> str:
-    ways = [f"  1. set COURSE_DATA_DIR to a folder that holds {spec.source} (the course's shared "
-            "data folder has it) and run `make data` again;"]
+    name = _name_of(spec)
     if spec.url:
-        ways.append(f"  2. or connect to the internet so that it is downloaded from {spec.url}.")
+        origin = f"it is downloaded from {spec.url}"
     elif spec.derive:
-        ways.append("  2. or connect to the internet so that the full data set it is cut from "
-                    "can be downloaded.")
-    return "\n".join(ways)
+        origin = "it is cut from the full data set, which is downloaded"
+    else:
+        origin = "it has no public address: use way 2"
+    where = spec.source if spec.source == spec.path else f"{spec.source} (or {spec.path})"
+    return "\n".join([
+        f"  1. online: run `python -m dlcourse.data {name}` ({origin});",
+        f"  2. offline: copy it from a folder that holds {where}, e.g. the course's shared data "
+        f"folder: `python -m dlcourse.data --from /path/to/folder {name}` (instructors: set "
+        "COURSE_DATA_DIR to that folder and run `make data`).",
+    ])
 
 
 def _fetch_file(spec: DataFile, root: Path, source_dir: Path | None, online: bool) -> Path:
@@ -208,17 +249,19 @@ def _fetch_file(spec: DataFile, root: Path, source_dir: Path | None, online: boo
         return dest
     problems = []
     if source_dir is not None:
-        src = source_dir / spec.source
-        if src.is_file():
+        src = next((c for c in _candidates(spec, source_dir) if c.is_file()), None)
+        if src is not None:
             tmp = _temp_beside(dest)
-            shutil.copyfile(src, tmp)
             try:
+                shutil.copyfile(src, tmp)
                 _install(tmp, dest, spec, f"{src}")
                 return dest
-            except DataError as err:
+            except (OSError, DataError) as err:
                 problems.append(str(err))
+            finally:
+                tmp.unlink(missing_ok=True)
         else:
-            problems.append(f"{src} does not exist.")
+            problems.append(f"{source_dir / spec.source} does not exist.")
     if online and spec.url:
         tmp = _temp_beside(dest)
         try:
@@ -227,18 +270,30 @@ def _fetch_file(spec: DataFile, root: Path, source_dir: Path | None, online: boo
             _install(tmp, dest, spec, spec.url)
             return dest
         except (OSError, DataError) as err:
-            tmp.unlink(missing_ok=True)
             problems.append(f"download from {spec.url} failed: {err}")
+        finally:
+            tmp.unlink(missing_ok=True)
     if spec.derive:
         try:
             _DERIVERS[spec.derive](root, source_dir, online)
             if _is_valid(dest, spec):
                 return dest
         except DataError as err:
-            problems.append(str(err))
+            problems.append(str(err).split("\nProvide it")[0])
     detail = ("\n  (" + " ".join(problems) + ")") if problems else ""
     raise DataError(f"Missing data file: {dest}{detail}\nProvide it in one of two ways:\n"
                     f"{_how_to_provide(spec)}")
+
+
+def _new_dirs(root: Path, name: str) -> list[Path]:
+    """The folders that fetching ``name`` into ``root`` would create, deepest first."""
+    out: set[Path] = set()
+    for spec in DATASETS[name]:
+        folder = (root / spec.path).parent
+        while not folder.exists() and folder != folder.parent:
+            out.add(folder)
+            folder = folder.parent
+    return sorted(out, key=lambda p: len(p.parts), reverse=True)
 
 
 def fetch(name: str, root: Path | str | None = None, source_dir: Path | str | None = None,
@@ -246,16 +301,26 @@ def fetch(name: str, root: Path | str | None = None, source_dir: Path | str | No
     """Make sure every file of data set ``name`` is present and intact; return the data root.
 
     ``source_dir`` defaults to ``$COURSE_DATA_DIR``.  Raises ``DataError`` naming the missing
-    file and the two ways to provide it.
+    file and the two ways to provide it; a failure leaves no partial file and removes the
+    (empty) folders it created.
     """
     if name not in DATASETS:
         raise DataError(f"unknown data set {name!r}; known: {', '.join(sorted(DATASETS))}")
-    root = Path(root) if root is not None else data_root(create=True)
+    root = Path(root) if root is not None else data_root()
     if source_dir is None and os.environ.get("COURSE_DATA_DIR"):
         source_dir = os.environ["COURSE_DATA_DIR"]
     src = Path(source_dir) if source_dir is not None else None
-    for spec in DATASETS[name]:
-        _fetch_file(spec, root, src, online)
+    created = _new_dirs(root, name)
+    try:
+        for spec in DATASETS[name]:
+            _fetch_file(spec, root, src, online)
+    except BaseException:
+        for folder in created:  # deepest first; only empty ones go
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        raise
     return root
 
 
@@ -289,9 +354,12 @@ def _write_idx_prefix(src: Path, dest: Path, count: int) -> None:
     header = raw[:4] + struct.pack(f">{ndim}I", count, *dims[1:])
     body = raw[4 + 4 * ndim : 4 + 4 * ndim + count * record]
     tmp = _temp_beside(dest)
-    with gzip.open(tmp, "wb") as f:
-        f.write(header + body)
-    os.replace(tmp, dest)
+    try:
+        with gzip.open(tmp, "wb") as f:
+            f.write(header + body)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _derive_fashion_subset(root: Path, source_dir: Path | None, online: bool) -> None:
@@ -356,25 +424,97 @@ def dataset_path(name: str, root: Path | str | None = None) -> Path:
     return fetch(name, root) / DATASETS[name][0].path
 
 
+# --------------------------------------------------------------------------- what a notebook needs
+
+_USES = (  # (pattern, data set); a group 1 names the data set itself
+    (re.compile(r"load_fashion_mnist\(\s*subset\s*=\s*True"), "fashion-mnist-subset"),
+    (re.compile(r"load_fashion_mnist\((?!\s*subset\s*=\s*True)"), "fashion-mnist"),
+    (re.compile(r"load_text\(\s*\)"), "time-machine"),
+    (re.compile(r"\b(?:load_text|dataset_path|fetch)\(\s*[\"']([\w-]+)[\"']"), None),
+    (re.compile(r"^\s*datasets:\s*\[([^\]]*)\]", re.M), None),  # a source assignment's config
+)
+
+
+def needs(path: Path | str) -> list[str]:
+    """The data sets a notebook (or a ``.py`` file, e.g. public tests) loads, read from its code."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".ipynb":
+        import json
+
+        cells = json.loads(text).get("cells", [])
+        text = "\n".join("".join(c.get("source", "")) for c in cells)
+    found = []
+    for pattern, name in _USES:
+        for m in pattern.finditer(text):
+            found += [name] if name else [n.strip(" \"'") for n in m.group(1).split(",")]
+    return [n for n in dict.fromkeys(found) if n in DATASETS]
+
+
+def week_files(week: str, base: Path | str | None = None) -> list[Path]:
+    """Week ``week``'s lecture, assignment notebook(s) and public tests under the release root."""
+    base = Path(base) if base is not None else (release_root() or Path.cwd())
+    week = f"{int(week):02d}" if str(week).isdigit() else str(week)
+    files = sorted(base.glob(f"lectures/{week}_*.ipynb"))
+    for folder in sorted(base.glob(f"assignments/{week}_*")):
+        files += sorted(p for p in folder.rglob("*") if p.suffix in (".ipynb", ".py")
+                        and ".ipynb_checkpoints" not in p.parts)
+    return files
+
+
 # --------------------------------------------------------------------------- command line
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dlcourse.data", description=__doc__.split("\n")[0])
-    parser.add_argument("names", nargs="*", help="data sets to prepare (default: all)")
-    parser.add_argument("--root", help="data root to fill (default: ./data)", default="data")
-    parser.add_argument("--source", help="folder to copy from (default: $COURSE_DATA_DIR)")
+    parser = argparse.ArgumentParser(
+        prog="python -m dlcourse.data", description=__doc__.split("\n")[0],
+        epilog="Without data sets, --week or --notebook: every data set. The data root is "
+               "$DLCOURSE_DATA, else data/ in the release root, else ~/.dlcourse/data.")
+    parser.add_argument("names", nargs="*", help="data sets to get (see --list)")
+    parser.add_argument("--week", action="append", default=[],
+                        help="every data set week NN's notebooks load, e.g. --week 03")
+    parser.add_argument("--notebook", action="append", default=[],
+                        help="every data set this notebook loads")
+    parser.add_argument("--from", "--source", dest="source", metavar="FOLDER",
+                        help="copy from this folder instead of downloading (laid out like the "
+                             "course's shared data folder or like a data root)")
+    parser.add_argument("--root", help="data root to fill (default: the shared one, see below)")
     parser.add_argument("--offline", action="store_true", help="never try to download")
+    parser.add_argument("--list", action="store_true", help="list the data sets and their files")
     args = parser.parse_args(argv)
-    unknown = [n for n in args.names if n not in DATASETS]
-    if unknown:
-        print(f"unknown data set(s): {', '.join(unknown)}; known: {', '.join(DATASETS)}",
-              file=sys.stderr)
+    if args.list:
+        for name, files in DATASETS.items():
+            print(f"{name:22s} " + ", ".join(f.path for f in files))
+        return 0
+    names = list(args.names)
+    bad = [n for n in names if n not in DATASETS]
+    for week in args.week:
+        files = week_files(week)
+        if not files:
+            bad.append(f"week {week} (no lectures/{week}_* or assignments/{week}_* here)")
+        names += [n for f in files for n in needs(f)]
+    for nb in args.notebook:
+        if not Path(nb).is_file():
+            bad.append(f"notebook {nb} (no such file)")
+        else:
+            names += needs(nb)
+    if bad:
+        print(f"unknown: {', '.join(bad)}\nknown data sets: {', '.join(DATASETS)}", file=sys.stderr)
         return 2
+    names = list(dict.fromkeys(names))
+    if (args.week or args.notebook) and not names:
+        print("nothing to get: those notebooks load no registered data set")
+        return 0
+    root = Path(args.root) if args.root else data_root()
+    # --from copies (never downloads); otherwise $COURSE_DATA_DIR first, then the internet
     src = args.source or os.environ.get("COURSE_DATA_DIR")
-    where = src or ("nowhere (offline, no COURSE_DATA_DIR)" if args.offline else "the internet")
-    print(f"Preparing data in {args.root}/ from {where}")
-    errors = prepare(args.names or None, Path(args.root), src, online=not args.offline)
+    online = not (args.offline or args.source)
+    if args.source and not Path(args.source).is_dir():
+        print(f"--from {args.source}: no such folder", file=sys.stderr)
+        return 2
+    where = " then ".join(filter(None, [src, "the internet" if online else None])) or "nowhere (offline)"
+    print(f"Getting {', '.join(names) if names else 'every data set'} into {root}/ from {where}")
+    errors = prepare(names or None, root, src, online=online)
     for err in errors:
         print("\n" + err, file=sys.stderr)
     return 1 if errors else 0

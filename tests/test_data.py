@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
+import io
+import json
 import os
 import shutil
 import struct
@@ -92,12 +95,119 @@ def test_load_fashion_mnist_subset_shapes_and_ranges(tmp_path):
     assert 0 <= X.min() and X.max() <= 1 and set(y.unique().tolist()) == set(range(10))
 
 
-def test_data_root_finds_a_data_folder_above(tmp_path, monkeypatch):
+def _release(tmp_path):
+    """A fake student release: the dlcourse package at its root, a lecture and an assignment."""
+    (tmp_path / "dlcourse").mkdir(parents=True)
+    (tmp_path / "dlcourse" / "__init__.py").write_text("")
+    for folder in ("lectures", "assignments/03_x/tests"):
+        (tmp_path / folder).mkdir(parents=True)
+    return tmp_path
+
+
+def test_every_week_shares_one_data_root(tmp_path, monkeypatch):
     monkeypatch.delenv("DLCOURSE_DATA", raising=False)
-    (tmp_path / "data").mkdir()
-    deep = tmp_path / "assignments" / "01_x"
-    deep.mkdir(parents=True)
-    monkeypatch.chdir(deep)
-    assert data.data_root() == tmp_path / "data"
-    monkeypatch.setenv("DLCOURSE_DATA", str(tmp_path / "elsewhere"))
+    release = _release(tmp_path / "course")
+    for where in (release, release / "lectures", release / "assignments" / "03_x" / "tests"):
+        monkeypatch.chdir(where)
+        assert data.data_root() == release / "data"
+    (release / "dlcourse" / "__init__.py").unlink()  # a release is also known by its MANIFEST.json
+    (release / "MANIFEST.json").write_text("{}")
+    monkeypatch.chdir(release / "assignments" / "03_x")
+    assert data.data_root() == release / "data"
+    monkeypatch.setenv("DLCOURSE_DATA", str(tmp_path / "elsewhere"))  # what the grader sets
     assert data.data_root() == tmp_path / "elsewhere"
+    monkeypatch.delenv("DLCOURSE_DATA")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "loose").mkdir()
+    monkeypatch.chdir(tmp_path / "loose")  # nowhere near a release (e.g. a bare Colab runtime)
+    assert data.data_root() == tmp_path / "home" / ".dlcourse" / "data"
+    assert not (tmp_path / "home").exists(), "finding the root must not create it"
+
+
+TOY = b"a toy data set\n"
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    """A small fake data set, registered for the test only."""
+    spec = data.DataFile("toy/deep/toy.txt", "toy-src/toy.txt", hashlib.sha256(TOY).hexdigest(),
+                         url="http://example.invalid/toy.txt")
+    monkeypatch.setitem(data.DATASETS, "toy", (spec,))
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    monkeypatch.delenv("DLCOURSE_DATA", raising=False)
+    return spec
+
+
+def test_the_cli_copies_a_data_set_from_a_folder_into_the_shared_root(tmp_path, monkeypatch, toy):
+    release = _release(tmp_path / "course")
+    shared = tmp_path / "usb"  # laid out like the course's shared data folder
+    (shared / "toy-src").mkdir(parents=True)
+    (shared / "toy-src" / "toy.txt").write_bytes(TOY)
+    monkeypatch.chdir(release / "assignments" / "03_x")
+    assert data.main(["--from", str(shared), "toy"]) == 0
+    assert (release / "data" / "toy" / "deep" / "toy.txt").read_bytes() == TOY
+    other = _release(tmp_path / "other")  # a folder laid out like a data root works too
+    monkeypatch.chdir(other)
+    assert data.main(["--from", str(release / "data"), "toy"]) == 0
+    assert (other / "data" / "toy" / "deep" / "toy.txt").read_bytes() == TOY
+
+
+def test_week_and_notebook_options_get_what_the_notebooks_load(tmp_path, monkeypatch, toy):
+    release = _release(tmp_path / "course")
+    nb = {"cells": [{"cell_type": "code", "source": ["text = data.load_text(\"toy\")\n"]}]}
+    (release / "lectures" / "03_x.ipynb").write_text(json.dumps(nb))
+    (release / "lectures" / "04_y.ipynb").write_text(json.dumps({"cells": []}))
+    (release / "assignments" / "03_x" / "tests" / "q1.py").write_text(
+        "X, y, _, _ = data.load_fashion_mnist(subset=True)\n")
+    assert data.needs(release / "lectures" / "03_x.ipynb") == ["toy"]
+    assert [n for f in data.week_files("3", release) for n in data.needs(f)] == [
+        "toy", "fashion-mnist-subset"]
+    shared = tmp_path / "usb"
+    (shared / "toy-src").mkdir(parents=True)
+    (shared / "toy-src" / "toy.txt").write_bytes(TOY)
+    monkeypatch.chdir(release)
+    assert data.main(["--from", str(shared), "--notebook", "lectures/03_x.ipynb"]) == 0
+    assert (release / "data" / "toy" / "deep" / "toy.txt").is_file()
+    assert data.main(["--week", "04"]) == 0  # a week that loads nothing: nothing to do
+    assert data.main(["--week", "12"]) == 2
+
+
+@pytest.mark.parametrize("how", ["offline", "missing folder", "bad checksum", "cut download"])
+def test_a_failed_attempt_leaves_nothing_behind_and_says_both_ways(tmp_path, monkeypatch, capsys,
+                                                                   toy, how):
+    release = _release(tmp_path / "course")
+    monkeypatch.chdir(release / "lectures")
+    argv = ["toy"]
+    if how == "missing folder":
+        (tmp_path / "empty").mkdir()
+        argv = ["--from", str(tmp_path / "empty"), "toy"]
+    elif how == "bad checksum":
+        (tmp_path / "usb" / "toy-src").mkdir(parents=True)
+        (tmp_path / "usb" / "toy-src" / "toy.txt").write_bytes(b"another version\n")
+        argv = ["--from", str(tmp_path / "usb"), "toy"]
+    elif how == "cut download":
+        class Cut(io.BytesIO):
+            def read(self, *args):
+                if self.tell():
+                    raise OSError("connection reset")
+                return super().read(4)
+
+            def __exit__(self, *exc):
+                return False
+
+        monkeypatch.setattr(data.urllib.request, "urlopen", lambda *a, **k: Cut(TOY))
+    assert data.main(argv) == 1
+    assert not (release / "data").exists(), sorted((release / "data").rglob("*"))
+    err = capsys.readouterr().err
+    assert f"Missing data file: {release / 'data' / 'toy' / 'deep' / 'toy.txt'}" in err
+    assert "`python -m dlcourse.data toy`" in err and "http://example.invalid/toy.txt" in err
+    assert "`python -m dlcourse.data --from /path/to/folder toy`" in err
+    assert "toy-src/toy.txt (or toy/deep/toy.txt)" in err
+
+
+def test_a_failed_fetch_keeps_folders_it_did_not_create(tmp_path, toy):
+    (tmp_path / "data" / "toy").mkdir(parents=True)
+    (tmp_path / "data" / "toy" / "mine.txt").write_text("keep me")
+    with pytest.raises(data.DataError):
+        data.fetch("toy", root=tmp_path / "data")
+    assert sorted(p.name for p in (tmp_path / "data").rglob("*")) == ["mine.txt", "toy"]

@@ -61,3 +61,48 @@ def test_every_lecture_has_an_assignment_with_the_same_slug():
     from autograder import config
 
     assert config.lecture_slugs() == config.assignment_slugs()
+
+
+def test_student_readme_gives_the_one_command_for_data():
+    text = (ROOT / "autograder" / "student_README.md").read_text()
+    for command in ("python -m dlcourse.data --week 03", "python -m dlcourse.data fashion-mnist-subset",
+                    "python -m dlcourse.data --from /path/to/folder --week 03"):
+        assert command in text, command
+
+
+def _built(pattern):
+    import pytest
+
+    from autograder import config
+
+    found = sorted(config.DIST.glob(pattern))
+    if not found:
+        pytest.skip(f"dist/{pattern} is not built (run `make build`)")
+    return found
+
+
+def _nbformat_bytes(path):
+    import nbformat
+
+    return nbformat.writes(nbformat.read(path, as_version=nbformat.NO_CONVERT)) + "\n"
+
+
+def test_notebooks_are_byte_equal_to_what_nbformat_writes():
+    """Otherwise JupyterLab opens them already marked modified, and diffs are whole cells."""
+    paths = _tracked_notebooks() + _built("student/**/*.ipynb")
+    bad = [str(p) for p in paths if _nbformat_bytes(p) != p.read_text(encoding="utf-8")]
+    assert not bad, "not as nbformat writes them (run `make sync` / `make build`):\n" + "\n".join(bad)
+
+
+def test_student_notebooks_end_without_an_empty_cell():
+    bad = []
+    for path in _built("student/**/*.ipynb"):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        if cells and not "".join(cells[-1]["source"]).strip():
+            bad.append(str(path))
+    assert not bad, bad
+
+
+def test_solution_folders_hold_no_uploadable_zip():
+    zips = [p for folder in _built("solution/*") for p in folder.rglob("*.zip")]
+    assert not zips, f"Otter's stock autograder zip (no hardened grader) left in {zips}"

@@ -140,6 +140,7 @@ def test_build_makes_release_solution_and_zip_then_a_broken_source_changes_nothi
     notebooks.save(_nb(*GOOD), src)
     paths = build.build_assignment("00_demo", log=lambda *_: None)
     assert (paths["student"] / "00_demo.ipynb").exists() and paths["zip"].exists()
+    assert not list(paths["solution"].rglob("*.zip")), "Otter's stock zip is easy to upload by mistake"
     student = (paths["student"] / "00_demo.ipynb").read_text()
     assert "return 2 * x" not in student and "test_f_hidden" not in student
     with zipfile.ZipFile(paths["zip"]) as zf:
@@ -250,3 +251,85 @@ def test_leak_finder_sees_solution_lines_and_markers(tmp_path):
     problems = leaks.find_leaks(src, folder)
     assert any("assert f(21) == 42" in p for p in problems)
     assert any("authoring marker" in p for p in problems)
+
+
+def test_leak_finder_sees_a_solution_line_pasted_into_markdown_or_metadata(tmp_path):
+    line = "doubled = x + x  # addition, not a product"
+    cells = list(GOOD)
+    cells[4] = ("code", f"def f(x):\n    # BEGIN SOLUTION\n    {line}\n    return doubled\n    # END SOLUTION")
+    cells.insert(4, ("markdown", f"Hint:\n\n    {line}"))  # the author pasted it into the prompt
+    src = tmp_path / "a.ipynb"
+    notebooks.save(_nb(*cells), src)
+    folder = tmp_path / "student"
+    folder.mkdir()
+    student = _nb(("markdown", "# T"), ("raw", "fine"), ("markdown", f"Hint:\n\n    {line}"))
+    notebooks.save(student, folder / "a.ipynb")
+    problems = leaks.find_leaks(src, folder)
+    assert problems and all("a.ipynb: cell 2 (markdown, 'Hint:')" in p for p in problems), problems
+    student = _nb(("raw", f"see `{line}`"))
+    student["metadata"] = {"note": line}
+    notebooks.save(student, folder / "a.ipynb")
+    problems = leaks.find_leaks(src, folder)
+    assert any("cell 0 (raw," in p for p in problems), problems
+    assert any("notebook metadata" in p for p in problems), problems
+
+
+@pytest.mark.slow
+def test_build_refuses_a_solution_line_pasted_into_a_markdown_prompt(sandbox):
+    cells = list(GOOD)
+    cells[4] = ("code", "def f(x):\n    # BEGIN SOLUTION\n    doubled = x + x  # addition, not a product\n"
+                        "    return doubled\n    # END SOLUTION")
+    cells.insert(4, ("markdown", "Write `f`. For example:\n\ndoubled = x + x  # addition, not a product"))
+    notebooks.save(_nb(*cells), sandbox / "assignments" / "00_demo" / "00_demo.ipynb")
+    with pytest.raises(build.BuildError, match=r"would leak:\n  00_demo\.ipynb: cell \d+ \(markdown, "
+                                               r"'Write `f`\. For example:'\): private line"):
+        build.build_assignment("00_demo", log=lambda *_: None)
+    assert not (sandbox / "dist" / "student").exists()
+
+
+def test_clean_drops_trailing_empty_cells_only():
+    nb = _nb(("code", ""), ("markdown", "hi"), ("code", "  \n"), ("markdown", ""))
+    assert [c["source"] for c in notebooks.clean(nb)["cells"]] == ["", "hi"]
+
+
+def test_saved_notebooks_are_exactly_what_nbformat_writes(tmp_path):
+    import nbformat
+
+    nb = notebooks.clean(_nb(*GOOD))
+    notebooks.save(nb, tmp_path / "x.ipynb")
+    text = (tmp_path / "x.ipynb").read_text(encoding="utf-8")
+    assert nbformat.writes(nbformat.read(tmp_path / "x.ipynb", as_version=4)) + "\n" == text
+    raw = json.loads(text)
+    assert raw["cells"][2]["source"][:2] == ["import sys\n", "# >>> colab setup\n"]  # lists of lines
+    assert notebooks.load(tmp_path / "x.ipynb")["cells"] == nb["cells"]
+
+
+def test_check_fails_on_a_notebook_whose_sources_are_single_strings(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "LECTURES", tmp_path / "lectures")
+    monkeypatch.setattr(config, "ASSIGNMENTS", tmp_path / "assignments")
+    (tmp_path / "lectures").mkdir()
+    path = tmp_path / "lectures" / "01_x.ipynb"
+    nb = notebooks.clean(notebooks.render(_nb(GOOD[0], GOOD[2], ("code", "a = 1\nb = 2")),
+                                          "lecture", "01_x", path))
+    notebooks.save(nb, path)
+    assert notebooks.main(["check"]) == 0
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert notebooks.main(["check"]) == 1  # same content, one string per cell: not clean
+    assert notebooks.main(["sync"]) == 0 and notebooks.main(["check"]) == 0
+
+
+def test_export_cell_hides_only_the_kernels_tcp_note():
+    import warnings
+
+    cell = build._colab_safe_export(_nb(("code", "grader.export(pdf=False, run_tests=True)")))
+    source = cell["cells"][0]["source"]
+    assert "warnings.filterwarnings" in source and source.rstrip().endswith("grader.export(pdf=False, run_tests=True)")
+    note = ("[IPKernelApp] WARNING | Kernel is running over TCP without encryption. All communication "
+            "(including code and outputs) is sent in plain text and is susceptible to eavesdropping.\n")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        exec(build.EXPORT_QUIET, {})
+        for message in (note, note + "Traceback (most recent call last): ...\n", "some other error\n"):
+            warnings.warn_explicit(message, RuntimeWarning, "utils.py", 115, module="otter.check.utils")
+        warnings.warn_explicit(note, RuntimeWarning, "x.py", 1, module="somewhere.else")
+    assert [str(w.message)[:20] for w in seen] == [note[:20], "some other error\n", note[:20]]
