@@ -22,6 +22,9 @@ PY := $(VENV)/bin/python
 GRADER_VENV ?= .grader-venv
 JOBS ?= 2
 D2L_VERSION := $(shell sed -n 's/^d2l_version: *//p' course.yml)
+# Offline, data comes from a folder laid out like the course's shared data; a clone with such a
+# folder beside it (../shared/data) uses it without being told.
+COURSE_DATA_DIR ?= $(if $(wildcard ../shared/data/MANIFEST.tsv),$(abspath ../shared/data))
 export COURSE_DATA_DIR
 
 ASSIGNMENTS := $(sort $(patsubst assignments/%/,%,$(wildcard assignments/[0-9][0-9]_*/)))
