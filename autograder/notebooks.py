@@ -35,7 +35,16 @@ LANGUAGE_INFO_KEEP = ("name",)
 
 
 class NotebookError(Exception):
-    """A source notebook is broken; the message names the file (and the cell when known)."""
+    """A source notebook is broken; the message names the file (and the cell when known).
+
+    ``problems`` lists every problem found (one entry per change needed).
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None,
+                 info: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.problems = problems if problems is not None else [message]
+        self.info = info  # what could be read despite the problems (for further checks)
 
 
 # --------------------------------------------------------------------------- loading
@@ -309,9 +318,14 @@ def check_otter_blocks(nb: dict[str, Any], path: Path | str) -> dict[str, Any]:
     if not questions:
         problems.append(f"{path}: no questions (raw cells starting with # BEGIN QUESTION)")
     for name, q in questions.items():
+        if len({t["kind"] for t in q["tests"]}) > 1:
+            problems.append(f"{q['where']}: question {name!r} mixes OK-format (>>>) and "
+                            "`def test_...` tests; use one kind per question")
         problems += _resolve_points(name, q)
     if problems:
-        raise NotebookError(problem_list(path, problems))
+        partial = {"config": assignment_config, "questions": questions} \
+            if assignment_config is not None else None
+        raise NotebookError(problem_list(path, problems), problems, partial)
     return {"config": assignment_config, "questions": questions}
 
 
@@ -332,7 +346,8 @@ def _resolve_points(name: str, q: dict[str, Any]) -> list[str]:
     silently get a default.
     """
     where, tests, qpoints = q["where"], q["tests"], q["config"].get("points")
-    problems = []
+    problems: list[str] = []
+    q["points_ok"] = True
     if q["manual"]:
         if tests:
             problems.append(f"{where}: question {name!r} is `manual: true` but has tests; "
@@ -366,12 +381,13 @@ def _resolve_points(name: str, q: dict[str, Any]) -> list[str]:
                         "numbers (one per test)")
     for t in tests:
         if t["points"] is None:
-            if t["hidden"]:
+            if t["hidden"] and not problems:
                 problems.append(f"{where}: question {name!r}: hidden test {t['name']} has no "
                                 "`points:` (give it one in its TEST CONFIG, or a question-level "
                                 "`points:`)")
             t["points"] = 0
     q["points"] = sum(t["points"] for t in tests)
+    q["points_ok"] = not problems
     return problems
 
 
@@ -612,6 +628,43 @@ def render(nb: dict[str, Any], kind: str, slug: str, path: Path | str,
         raise NotebookError(f"{where}: the setup cell must `import sys` before the colab block")
     region = bootstrap_code(kind, slug, cfg, uses_d2l(nb))
     cell["source"] = _replace_setup_region(source(cell), region, where)
+    return nb
+
+
+def ensure_generated_cells(nb: dict[str, Any], slug: str) -> dict[str, Any]:
+    """A copy of ``nb`` with the Colab badge and the course setup cell added where missing.
+
+    A stock Otter notebook has neither: the badge line goes under the first heading of the
+    first markdown cell (a title cell is added when the notebook starts with something else),
+    and the setup cell (``import sys``, the colab markers, ``import otter``, the ``grader``)
+    goes right after the ``# ASSIGNMENT CONFIG`` cell, or into the cell that already creates
+    ``otter.Notebook(...)``. ``render`` then fills both in from ``course.yml``.
+    """
+    nb = copy.deepcopy(nb)
+    cells = nb["cells"]
+    title = next((c for c in cells if c["cell_type"] == "markdown"), None)
+    first_marker = next((k for k, c in enumerate(cells) if _marker(c) == "BEGIN QUESTION"),
+                        len(cells))
+    if title is None or cells.index(title) > first_marker:
+        title = {"cell_type": "markdown", "metadata": {}, "source": f"# {slug}"}
+        cells.insert(0, title)
+    if BADGE_PREFIX not in source(title):
+        lines = source(title).split("\n")
+        at = next((k + 1 for k, ln in enumerate(lines) if ln.startswith("#")), 0)
+        title["source"] = "\n".join(lines[:at] + ["", BADGE_PREFIX + "(badge)](link)", ""]
+                                    + lines[at:]).strip("\n")
+    if not any(c["cell_type"] == "code" and SETUP_BEGIN in source(c) for c in cells):
+        region = f"import sys\n{SETUP_BEGIN}\n{SETUP_END}"
+        existing = next((c for c in cells if c["cell_type"] == "code"
+                         and re.search(r"\botter\.Notebook\(", source(c))), None)
+        if existing is not None:
+            existing["source"] = region + "\n" + source(existing)
+        else:
+            at = next((k + 1 for k, c in enumerate(cells) if _marker(c) == "ASSIGNMENT CONFIG"),
+                      cells.index(title) + 1)
+            cells.insert(at, {"cell_type": "code", "metadata": {}, "outputs": [],
+                              "execution_count": None,
+                              "source": f'{region}\nimport otter\ngrader = otter.Notebook("{slug}.ipynb")'})
     return nb
 
 
