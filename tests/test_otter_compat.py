@@ -225,7 +225,14 @@ def test_each_wrong_answer_loses_exactly_its_questions_points(built, slug, wrong
     paths = built[slug]
     solution = notebooks.load(paths["solution"] / f"{slug}.ipynb")
     submission = tmp_path / f"{slug}.ipynb"
-    notebooks.save(mutants.apply(solution, wrong), submission)
+    try:
+        wrong_nb = mutants.apply(solution, wrong)
+    except ValueError:  # a question with hidden tests only has no grader.check cell: put the
+        wrong_nb = copy.deepcopy(solution)  # wrong answer just before the export cell instead
+        at = next(i for i, c in enumerate(wrong_nb["cells"]) if "grader.export(" in c["source"])
+        wrong_nb["cells"].insert(at, {"cell_type": "code", "execution_count": None, "metadata": {},
+                                      "outputs": [], "source": wrong.code})
+    notebooks.save(wrong_nb, submission)
     res, scores = _grade(paths, submission, monkeypatch)
     expected = {q: (0 if q == wrong.question else p, p) for q, p in POINTS[slug].items()}
     assert {q: scores[q] for q in POINTS[slug]} == expected, (wrong.mistake, res)
