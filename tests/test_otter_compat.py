@@ -7,7 +7,8 @@ Two fixture assignments written for this course live in ``tests/fixtures/otter_s
   question, a manual question, a question with ``points: [2, 1]``, ``files:`` and
   ``student_files:``;
 * ``91_otter_fenced``: Otter's markdown ```` ```otter ```` blocks, no Colab badge, no setup cell,
-  ``tests: ok_format: true`` with a test kept Otter's way (code + saved output).
+  ``tests: ok_format: true`` (a test kept Otter's way, code + saved output, is checked in
+  memory: committed notebooks carry no outputs).
 
 Each is built through ``autograder.build`` into a temporary ``dist/`` and graded through its
 zip: the solution gets full marks, the blank student copy 0, each known-wrong answer loses
@@ -76,7 +77,21 @@ def test_both_syntaxes_parse_with_resolved_points():
     assert list(fenced) == ["q1", "q2"]
     q1 = fenced["q1"]["tests"]
     assert [(t["kind"], t["hidden"], t["points"]) for t in q1] == [("ok", False, 1), ("ok", True, 1)]
-    assert q1[0]["code"] == ">>> double(4)\n8"  # Otter's way: code + the cell's saved output
+    assert q1[0]["code"] == ">>> double(4)\n8"
+
+
+def test_ok_tests_kept_otters_way_use_the_saved_output():
+    """With `tests: ok_format: true`, a plain code test cell compares with its saved output
+    (committed notebooks carry no outputs, so this form is built here in memory)."""
+    nb = _fixture_nb("91_otter_fenced")
+    cell = next(c for c in nb["cells"] if c["source"] == ">>> double(4)\n8")
+    cell["source"] = "double(4)"
+    with pytest.raises(NotebookError, match="no saved output"):
+        notebooks.check_otter_blocks(nb, "f.ipynb")
+    cell["outputs"] = [{"output_type": "execute_result", "execution_count": 1, "metadata": {},
+                        "data": {"text/plain": ["8"]}}]
+    q1 = notebooks.check_otter_blocks(nb, "f.ipynb")["questions"]["q1"]["tests"]
+    assert q1[0]["kind"] == "ok" and q1[0]["code"] == ">>> double(4)\n8"
 
 
 def test_fixtures_pass_every_build_check(sources):
