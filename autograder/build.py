@@ -188,7 +188,7 @@ def _points_table_problems(nb: dict[str, Any], rel: Path, info: dict[str, Any]) 
         return []
     i, cell = cells[0]
     text, where = notebooks.source(cell), notebooks.describe_cell(rel, i, cell)
-    carried = {name: q["points"] for name, q in info["questions"].items()}
+    carried = {name: q.get("points", 0) for name, q in info["questions"].items()}
     out: list[str] = []
     if not all(q.get("points_ok", True) for q in info["questions"].values()):
         carried = {n: p for n, p in carried.items() if info["questions"][n].get("points_ok", True)}

@@ -223,7 +223,7 @@ def check_otter_blocks(nb: dict[str, Any], path: Path | str) -> dict[str, Any]:
     questions: dict[str, dict[str, Any]] = {}
     open_question: tuple[int, dict[str, Any]] | None = None
     in_tests = in_solution = in_prompt = None
-    ok_default = False
+    ok_default = True
     for i, cell in enumerate(nb["cells"]):
         where = describe_cell(path, i, cell)
         marker = _marker(cell)
@@ -232,8 +232,10 @@ def check_otter_blocks(nb: dict[str, Any], path: Path | str) -> dict[str, Any]:
                 if assignment_config is not None:
                     raise NotebookError(f"{where}: a second # ASSIGNMENT CONFIG cell")
                 assignment_config = _yaml_after_first_line(cell, where)
+                # Otter's own default is OK format; only `tests: ok_format: false` says otherwise
                 tests_cfg = assignment_config.get("tests")
-                ok_default = isinstance(tests_cfg, dict) and bool(tests_cfg.get("ok_format"))
+                ok_default = not (isinstance(tests_cfg, dict)
+                                  and tests_cfg.get("ok_format", True) is False)
             elif marker == "BEGIN QUESTION":
                 if open_question is not None:
                     problems.append(f"{where}: # BEGIN QUESTION inside question "
@@ -260,7 +262,7 @@ def check_otter_blocks(nb: dict[str, Any], path: Path | str) -> dict[str, Any]:
                                     "block is still open")
                     in_tests = in_solution = in_prompt = None
                 q = questions[open_question[1]["name"]]
-                if not q["tests"] and not q["manual"]:
+                if not q["tests"] and not q["manual"] and not q.get("bad_tests"):
                     problems.append(f"{where}: question {open_question[1]['name']!r} has no tests "
                                     "(add a # BEGIN TESTS block, or `manual: true` for a question "
                                     "graded by hand)")
@@ -287,9 +289,14 @@ def check_otter_blocks(nb: dict[str, Any], path: Path | str) -> dict[str, Any]:
             elif cell["cell_type"] == "code":
                 code = source(cell)
                 if in_tests is not None and open_question is not None:
-                    test = _check_test_cell(cell, where, ok_default)
+                    q = questions[open_question[1]["name"]]
+                    try:
+                        test = _check_test_cell(cell, where, ok_default)
+                    except NotebookError:
+                        q["bad_tests"] = True  # its count and points are not known: no follow-ups
+                        raise
                     test["cell"] = i
-                    questions[open_question[1]["name"]]["tests"].append(test)
+                    q["tests"].append(test)
                     continue
                 try:
                     ast.parse(_python_for_parsing(code))
@@ -321,6 +328,9 @@ def check_otter_blocks(nb: dict[str, Any], path: Path | str) -> dict[str, Any]:
         if len({t["kind"] for t in q["tests"]}) > 1:
             problems.append(f"{q['where']}: question {name!r} mixes OK-format (>>>) and "
                             "`def test_...` tests; use one kind per question")
+        if q.get("bad_tests"):
+            q["points_ok"] = False
+            continue
         problems += _resolve_points(name, q)
     if problems:
         partial = {"config": assignment_config, "questions": questions} \
@@ -471,14 +481,16 @@ def _check_test_cell(cell: dict[str, Any], where: str, ok_default: bool = False)
     if len(funcs) == 1 and len(tree.body) <= 2 and funcs[0].name.startswith("test_"):
         return base | {"kind": "exception", "name": funcs[0].name,
                        "doc": ast.get_docstring(funcs[0]) or ""}
-    if ok_default and isinstance(cell, dict):
+    if ok_default and not any(f.name.startswith("test_") for f in funcs):
         want = _cell_output_text(cell).rstrip("\n")
         shows = [n for n in tree.body if isinstance(n, ast.Expr) and not (
-            isinstance(n.value, ast.Call) and getattr(n.value.func, "id", None) == "print")]
+            isinstance(n.value, ast.Call) and getattr(n.value.func, "id", None) == "print")
+            and not (isinstance(n.value, ast.Constant) and n.value.value is None)]
         if not want and shows:
-            raise NotebookError(f"{where}: this OK-format test has no saved output to compare "
-                                "with; write it as `>>> code` lines followed by the expected "
-                                "output (that form survives `make sync`)")
+            raise NotebookError(f"{where}: this test cell is neither a `def test_...` function "
+                                "nor an OK-format test with an expected output (it has no saved "
+                                "output); write it as `>>> code` lines followed by the expected "
+                                "output (that form survives `make sync`), or as one `def test_...`")
         examples = [(ast.unparse(n), "") for n in tree.body]
         if examples:
             examples[-1] = (examples[-1][0], want)
