@@ -266,7 +266,7 @@ def _ok_test_files(info: dict[str, Any]) -> dict[str, tuple[str, str]]:
         if not q["tests"] or q["tests"][0]["kind"] != "ok":
             continue
 
-        def render(cases):
+        def render(cases, name=name):
             test = {"name": name, "points": None, "suites": [{
                 "cases": [{"code": t["code"], "hidden": t["hidden"], "locked": False,
                            "points": t["points"]} for t in cases],

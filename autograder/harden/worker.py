@@ -491,7 +491,7 @@ def run_ok_test(test: dict, namespace: dict, snapshot: Snapshot, guard: Guard,
     for example in test["examples"]:
         sink = _Sink()
 
-        def hook(value):
+        def hook(value, sink=sink):
             if value is not None:
                 sink.write(repr(value) + "\n")
 
