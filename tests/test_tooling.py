@@ -26,7 +26,7 @@ def _nb(*cells):
 GOOD = [
     ("markdown", "# Title\n\n[![Open In Colab](x)](y)"),
     ("raw", "# ASSIGNMENT CONFIG\ndatasets: []"),
-    ("code", "import sys\n# >>> colab setup\n# <<< colab setup\nimport otter\ngrader = otter.Notebook('t.ipynb')"),
+    ("code", "import sys\n# >>> colab setup\n# <<< colab setup\nimport otter\ngrader = otter.Notebook('00_demo.ipynb')"),
     ("raw", "# BEGIN QUESTION\nname: q1"),
     ("code", "def f(x):\n    \"\"\"Double x.\"\"\"\n    # BEGIN SOLUTION\n    return 2 * x\n    # END SOLUTION"),
     ("raw", "# BEGIN TESTS"),

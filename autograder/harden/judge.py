@@ -62,7 +62,7 @@ class Reject(Exception):
 
 
 def load_tests(tests_dir: Path) -> list[dict]:
-    """Read Otter's exception-based test files without importing them (so without otter)."""
+    """Read Otter's test files (exception-based or OK format) without importing them."""
     files = {p.stem: p.read_text(encoding="utf-8") for p in tests_dir.glob("*.py")}
     return parse_tests(files)
 
@@ -74,10 +74,15 @@ def load_tests_from_zip(zf: zipfile.ZipFile) -> list[dict]:
 
 
 def parse_tests(files: dict[str, str]) -> list[dict]:
+    """Every test of every file, in Otter's exception-based or OK (doctest) format.
+
+    Nothing is imported or executed: exception-based files are read with ``ast``, OK files
+    (``OK_FORMAT = True``, ``test = {...}``) with ``ast.literal_eval``.
+    """
     tests = []
     for stem in sorted(files, key=_natural):
         tree = ast.parse(files[stem], filename=f"tests/{stem}.py")
-        qname, file_points = stem, None
+        qname, file_points, ok_format, ok_spec = stem, None, False, None
         for node in tree.body:
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and \
                     isinstance(node.targets[0], ast.Name):
@@ -85,32 +90,93 @@ def parse_tests(files: dict[str, str]) -> list[dict]:
                     qname = ast.literal_eval(node.value)
                 elif node.targets[0].id == "points":
                     file_points = ast.literal_eval(node.value)
-        found = []
-        for node in tree.body:
-            if not isinstance(node, ast.FunctionDef):
-                continue
-            opts = {"points": None, "hidden": False}
-            for dec in node.decorator_list:
-                if isinstance(dec, ast.Call):
-                    for kw in dec.keywords:
-                        if kw.arg in opts:
-                            opts[kw.arg] = ast.literal_eval(kw.value)
-            plain = ast.FunctionDef(name=node.name, args=node.args, body=node.body,
-                                    decorator_list=[], returns=None, type_comment=None,
-                                    lineno=node.lineno, col_offset=0)
-            source = ast.unparse(ast.fix_missing_locations(ast.Module([plain], type_ignores=[])))
-            found.append({"id": f"{qname}/{node.name}", "question": qname, "function": node.name,
-                          "params": [a.arg for a in node.args.args], "source": source,
-                          "hidden": bool(opts["hidden"]), "points": opts["points"],
-                          "doc": (ast.get_docstring(node) or node.name).splitlines()[0]})
-        unset = [t for t in found if t["points"] is None]
-        if unset:
-            rest = (file_points if file_points is not None else len(found)) - \
-                sum(t["points"] for t in found if t["points"] is not None)
-            for t in unset:
-                t["points"] = max(rest, 0) / len(unset)
+                elif node.targets[0].id == "OK_FORMAT":
+                    ok_format = ast.literal_eval(node.value) is True
+                elif node.targets[0].id == "test":
+                    ok_spec = node.value
+        if ok_format and ok_spec is not None:
+            found, qname, file_points = _parse_ok(ast.literal_eval(ok_spec), stem)
+        else:
+            found = _parse_exception_based(tree, qname)
+        _resolve_points(found, file_points)
         tests += found
     return tests
+
+
+def _parse_exception_based(tree: ast.Module, qname: str) -> list[dict]:
+    found = []
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        opts = {"points": None, "hidden": False}
+        for dec in node.decorator_list:
+            if isinstance(dec, ast.Call):
+                for kw in dec.keywords:
+                    if kw.arg in opts:
+                        opts[kw.arg] = ast.literal_eval(kw.value)
+        plain = ast.FunctionDef(name=node.name, args=node.args, body=node.body,
+                                decorator_list=[], returns=None, type_comment=None,
+                                lineno=node.lineno, col_offset=0)
+        source = ast.unparse(ast.fix_missing_locations(ast.Module([plain], type_ignores=[])))
+        found.append({"id": f"{qname}/{node.name}", "question": qname, "function": node.name,
+                      "params": [a.arg for a in node.args.args], "source": source,
+                      "hidden": bool(opts["hidden"]), "points": opts["points"],
+                      "doc": (ast.get_docstring(node) or node.name).splitlines()[0]})
+    return found
+
+
+_PROMPT = re.compile(r"^(\s*)(>>>|\.\.\.)( |$)")
+
+
+def doctest_examples(text: str) -> list[dict]:
+    """The ``>>>`` examples of a doctest text as ``{"source", "want"}`` (what doctest compares)."""
+    examples: list[dict] = []
+    for line in str(text).split("\n"):
+        m = _PROMPT.match(line)
+        if m and m.group(2) == ">>>":
+            examples.append({"source": [line[m.end():]], "want": []})
+        elif m and examples and not examples[-1]["want"]:
+            examples[-1]["source"].append(line[m.end():])
+        elif examples and line.strip():
+            examples[-1]["want"].append(line.rstrip())
+    return [{"source": "\n".join(e["source"]), "want": "\n".join(e["want"])} for e in examples]
+
+
+def _parse_ok(spec: dict, stem: str) -> tuple[list[dict], str, object]:
+    """The cases of an OK-format test dict (``{"name", "points", "suites": [{"cases": ...}]}``)."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("suites"), list):
+        raise ValueError(f"tests/{stem}.py: an OK test needs a dict with a list of suites")
+    qname = str(spec.get("name") or stem)
+    found = []
+    for s, suite in enumerate(spec["suites"]):
+        if suite.get("type", "doctest") != "doctest" or suite.get("setup") or suite.get("teardown"):
+            raise ValueError(f"tests/{stem}.py: only doctest suites without setup/teardown are "
+                             "supported")
+        for c, case in enumerate(suite.get("cases", [])):
+            examples = doctest_examples(case.get("code", ""))
+            first = examples[0]["source"].split("\n")[0] if examples else "(empty)"
+            found.append({"id": f"{qname}/ok_{s}_{c}", "question": qname, "kind": "ok",
+                          "function": None, "params": [], "source": "", "examples": examples,
+                          "hidden": bool(case.get("hidden", False)), "points": case.get("points"),
+                          "doc": f">>> {first}"[:120]})
+    return found, qname, spec.get("points")
+
+
+def _resolve_points(found: list[dict], file_points) -> None:
+    """Otter's rules: a case's own points win; a file-level list gives case k its k-th entry;
+    a file-level number is split over the cases without points."""
+    if isinstance(file_points, (list, tuple)):
+        if len(file_points) != len(found):
+            raise ValueError(f"{len(file_points)} points for {len(found)} tests")
+        for t, p in zip(found, file_points):
+            t["points"] = p
+        file_points = None
+    unset = [t for t in found if t["points"] is None]
+    if unset:
+        rest = (file_points if file_points is not None else len(found)) - \
+            sum(t["points"] for t in found if t["points"] is not None)
+        for t in unset:
+            t["points"] = max(rest, 0) / len(unset)
 
 
 def _natural(text: str):
@@ -500,7 +566,8 @@ def run_submission(cells: list[str], tests: list[dict], source: Path, limits: di
     hidden = [t for t in tests if t["hidden"]]
     for attempt_no in range(limits["max_restarts"] + 1):
         todo = [[t for t in batch if t["id"] not in outcomes] for batch in (public, hidden)]
-        todo = [[{k: t[k] for k in ("id", "function", "params", "source")} |
+        todo = [[{k: t[k] for k in ("id", "function", "params", "source", "kind", "examples")
+                  if k in t} |
                  {"timeout": limits["test_timeout"]} for t in b] for b in todo if b]
         work = _prepare_workdir(source, ids)
         attempt = Attempt(cells, skip, todo, limits, work, ids, deadline)
@@ -614,6 +681,14 @@ def compose(tests: list[dict], outcomes: dict, notes: list[str], elapsed: float)
                            "tests": {t["id"]: bool(outcomes[t["id"]]["passed"]) for t in tests}}}
 
 
+def manual_entries(manual: list[dict]) -> list[dict]:
+    """Questions graded by hand on Gradescope: listed, worth nothing here, never blocking."""
+    return [{"name": str(q.get("name")), "score": 0.0, "max_score": 0.0,
+             "output": f"This question ({q.get('points', 0):g} points) will be graded by hand "
+                       "on Gradescope; it is not part of the autograder score.",
+             "visibility": "visible"} for q in manual if isinstance(q, dict)]
+
+
 def reject(tests: list[dict], reason: str, elapsed: float) -> dict:
     questions: dict[str, float] = {}
     for t in tests:
@@ -653,9 +728,13 @@ def judge(root: Path) -> dict:
         name, blob, notes = find_notebook(root / "submission", limits)
         cells = parse_notebook(name, blob, config["assignment"], limits)
     except Reject as err:
-        return reject(tests, str(err), time.monotonic() - start)
+        results = reject(tests, str(err), time.monotonic() - start)
+        results["tests"] += manual_entries(config.get("manual") or [])
+        return results
     outcomes, run_notes, elapsed = run_submission(cells, tests, source, limits)
-    return compose(tests, outcomes, notes[:5] + run_notes, time.monotonic() - start)
+    results = compose(tests, outcomes, notes[:5] + run_notes, time.monotonic() - start)
+    results["tests"] += manual_entries(config.get("manual") or [])
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -419,6 +419,15 @@ def run_tests(batch: dict, namespace: dict, snapshot: Snapshot, guard: Guard) ->
         snapshot.restore()
         _seed(batch.get("seed", 42))
         try:
+            if test.get("kind") == "ok":
+                _arm(test["timeout"])
+                try:
+                    passed, message = run_ok_test(test, namespace, snapshot, guard, test_builtins)
+                finally:
+                    _disarm()
+                emit(event="test", id=test["id"], passed=passed is True,
+                     message=str.__str__(message)[:2000], nonce=batch["nonce"])
+                continue
             test_ns = {"__builtins__": test_builtins, "__name__": "grading_test"}
             exec(compile(test["source"], "<test>", "exec"), test_ns)
             fn = test_ns[test["function"]]
@@ -452,12 +461,71 @@ def run_tests(batch: dict, namespace: dict, snapshot: Snapshot, guard: Guard) ->
     emit(event="batch_done", nonce=batch["nonce"])
 
 
+def _ok_globals(namespace: dict, snapshot: Snapshot, guard: Guard, test_builtins: dict) -> dict:
+    """What an OK-format (doctest) case sees: the notebook's names, sanitised like the
+    arguments of an exception-based test, with the frozen modules instead of the live ones."""
+    glb = {"__builtins__": test_builtins, "__name__": "grading_test"}
+    for name, value in list(namespace.items()):
+        if name.startswith("__"):
+            continue
+        try:
+            if isinstance(value, types.ModuleType):
+                glb[name] = snapshot.frozen.get(value.__name__, value)
+            else:
+                glb[name] = guard.wrap_name(value)
+        except Exception:  # noqa: BLE001 - a value that cannot be sanitised stays out of reach
+            pass
+    return glb
+
+
+def _same_output(want: str, got: str) -> bool:
+    want, got = want.rstrip("\n"), got.rstrip("\n")
+    return want == got or " ".join(want.split()) == " ".join(got.split())
+
+
+def run_ok_test(test: dict, namespace: dict, snapshot: Snapshot, guard: Guard,
+                test_builtins: dict) -> tuple[bool, str]:
+    """Run an OK-format case as doctest does: each ``>>>`` example in turn, its printed output
+    and the repr of its value compared with the expected lines (whitespace-insensitive)."""
+    glb = _ok_globals(namespace, snapshot, guard, test_builtins)
+    for example in test["examples"]:
+        sink = _Sink()
+
+        def hook(value, sink=sink):
+            if value is not None:
+                sink.write(repr(value) + "\n")
+
+        old = sys.stdout, sys.stderr, sys.displayhook
+        sys.stdout, sys.displayhook = sink, hook
+        error = None
+        try:
+            exec(compile(example["source"], "<test>", "single"), glb)
+        except CellTimeout:
+            raise
+        except BaseException as err:  # noqa: BLE001 - compared with an expected traceback below
+            try:
+                error = f"{type(err).__name__}: {str.__str__(str(err))}"
+            except BaseException:  # noqa: BLE001 - a lying __str__ gets no say
+                error = type(err).__name__
+        finally:
+            sys.stdout, sys.stderr, sys.displayhook = old
+            snapshot.restore()
+        want = example["want"]
+        got = "".join(str.__str__(t) for t in sink.kept)
+        line = example["source"].split("\n")[0]
+        if want.startswith("Traceback (most recent call last)"):
+            expected = [ln for ln in want.split("\n") if ln and not ln[0].isspace()][-1]
+            if error is None or " ".join(error.split()) != " ".join(expected.split()):
+                return False, f">>> {line}\nexpected the error: {expected}\ngot: {error or got}"
+            continue
+        if error is not None:
+            return False, f">>> {line}\nraised {error}"
+        if not _same_output(want, got):
+            return False, f">>> {line}\nexpected:\n{want[:500]}\ngot:\n{got[:500]}"
+    return True, ""
+
+
 def main() -> None:
-    # The scratch folder holds the zip's copy of the course helpers (dlcourse/) and data/: make
-    # it importable, as it is for a student whose notebook sits beside them.  It goes after
-    # _grader/ (the inert otter stand-in) and before site-packages, so the zip's copy wins over
-    # any installed one and grading here equals grading in Gradescope's image.
-    sys.path.insert(1, os.getcwd())
     import matplotlib
 
     matplotlib.use("Agg")
@@ -467,6 +535,11 @@ def main() -> None:
     snapshot = Snapshot()
     guard = Guard(snapshot)
     job = json.loads(_STDIN.readline())
+    # the scratch folder holds the zip's copy of the course helpers (dlcourse/) and the
+    # assignment's `files:`, importable as in Jupyter, where the notebook's folder is on the
+    # path; appended, so it never shadows the standard library.  The grading interpreter
+    # (.grader-venv, Gradescope's image) has no dlcourse installed, so the zip's copy is used.
+    sys.path.append(os.getcwd())
     _seed(job.get("seed", 42))
     namespace = {"__name__": "__main__", "__builtins__": builtins}
     run_notebook(job, namespace)
