@@ -15,6 +15,7 @@ import ast
 import copy
 import json
 import os
+import platform
 import pprint
 import re
 import shutil
@@ -522,9 +523,25 @@ def harden_zip(otter_zip: Path, dest: Path, slug: str, limits: dict[str, Any],
         out.writestr("harden.json", json.dumps(config_json, indent=2) + "\n")
 
 
+def _kernel_metadata() -> dict[str, Any]:
+    """``kernelspec`` and ``language_info`` exactly as ipykernel reports them for this Python.
+
+    JupyterLab copies the kernel's own ``language_info`` into a notebook when its kernel starts,
+    and marks the notebook modified unless the saved one is identical.  It can only be identical
+    for one Python version: the release records the one that builds it (``.venv``, the course's
+    reference); a student on another version sees the marker once, until the first save.
+    """
+    return {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
+                           "name": "python3"},
+            "language_info": {"codemirror_mode": {"name": "ipython", "version": 3},
+                              "file_extension": ".py", "mimetype": "text/x-python",
+                              "name": "python", "nbconvert_exporter": "python",
+                              "pygments_lexer": "ipython3", "version": platform.python_version()}}
+
+
 def _student_metadata(nb: dict[str, Any]) -> dict[str, Any]:
     """Keep only what students need: the kernel and Otter's assignment name (for the name check)."""
-    meta = notebooks.clean(nb)["metadata"]
+    meta = notebooks.clean(nb)["metadata"] | _kernel_metadata()
     otter_meta = nb.get("metadata", {}).get("otter", {})
     if "assignment_name" in otter_meta:
         meta["otter"] = {"assignment_name": otter_meta["assignment_name"]}
@@ -538,6 +555,7 @@ def build_lecture(slug: str, log=print) -> Path:
     src = config.LECTURES / f"{slug}.ipynb"
     rel = _rel(src)
     nb = notebooks.clean(notebooks.render(notebooks.load(src), "lecture", slug, rel))
+    nb["metadata"] |= _kernel_metadata()  # opens unmodified in JupyterLab (see _kernel_metadata)
     notebooks.check_code_cells(nb, rel)
     dest = _student() / "lectures" / f"{slug}.ipynb"
     stage = _staging(slug)

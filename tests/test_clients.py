@@ -271,6 +271,12 @@ def test_jupyterlab_in_chromium_type_run_check_export(student_release, tmp_path)
             if news.count():  # JupyterLab's first-run question; a student would answer it
                 news.get_by_role("button", name="No").first.click()
 
+            # Opened, not touched: JupyterLab must not mark it modified (it does when the saved
+            # JSON is not what it would write itself, e.g. cells without ids).
+            tab = page.locator(".lm-TabBar-tab", has_text=nb_file.name).first
+            dirty = "jp-mod-dirty" in (tab.get_attribute("class") or "")
+            assert not dirty, "the student notebook opens already marked modified"
+
             # A student clicks into question 1's cell, selects its stub and types an answer.
             stub.locator(".cm-content").click()
             page.keyboard.press("Control+a")
