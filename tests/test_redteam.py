@@ -51,7 +51,7 @@ from test_hardening import validate_results  # noqa: E402
 
 SLUG = "01_tensors"
 # Short limits so the whole suite fits in a few minutes on 2 cores (as test_hardening does).
-LIMITS = {"cell_timeout": 4, "test_timeout": 6, "total_timeout": 45, "max_restarts": 2}
+LIMITS = {"cell_timeout": 4, "test_timeout": 6, "total_timeout": 30, "max_restarts": 2}
 JOBS = 2
 GRADE_TIMEOUT = 150
 REGRADE = ["c1_forge_with_nonce_from_stack", "c2_torch_function_mode_left_active",
@@ -60,7 +60,47 @@ REPORT = ROOT / "dist" / "redteam"
 
 # Attacks that beat today's grader (one process for notebook and tests).  The executor/
 # evaluator split of issue 12 must defeat them: empty this set once it lands.
-KNOWN_HOLES_BEFORE_SPLIT: set[str] = set()
+# (measured on 2026-12-02 against the grader of commit 06cffa6; c1_steal_stdin_batches and
+# c1_fork_survivor_races_stdin race the runner for its stdin and win in some runs only)
+KNOWN_HOLES_BEFORE_SPLIT: set[str] = {
+    "c1_audit_hook_reads_tests",
+    "c1_call_worker_emit_in_main",
+    "c1_current_frames_thread",
+    "c1_disable_sanitizer_in_main",
+    "c1_dup2_stdin_rewrite_tests",
+    "c1_forge_with_nonce_from_stack",
+    "c1_fork_survivor_races_stdin",
+    "c1_gc_callback_forges",
+    "c1_replace_run_tests_in_main",
+    "c1_setprofile_thread_sees_frames",
+    "c1_settrace_rewrites_test_locals",
+    "c1_steal_stdin_batches",
+    "c2_code_swap_np_allclose",
+    "c2_code_swap_torch_cdist",
+    "c2_disable_restore_then_patch_tensor",
+    "c2_patch_numeric_module_globals",
+    "c2_patch_torch_functional_VF",
+    "c2_saved_tensor_hooks_left_active",
+    "c2_torch_dispatch_mode_left_active",
+    "c2_torch_function_mode_left_active",
+    "c2_torch_library_overrides_aten",
+    "c3_disguised_filename_class",
+    "c3_disguised_tensor_subclass",
+    "c3_frame_eval_reference",
+    "c3_inspect_stack_edit_generator",
+    "c3_mock_ANY",
+    "c3_mutate_inputs_in_place",
+    "c3_object_ndarray_of_liars",
+    "c4_fill_dev_shm_outside_rss",
+    "c4_fill_results_filesystem",
+    "c4_fill_tmp_and_leave",
+    "c5_hidden_docstring_via_frames",
+    "c5_hidden_source_in_note_events",
+    "c5_hidden_source_via_restart_cell_error",
+    "c5_read_tests_from_disk",
+    "c5_tcp_from_notebook",
+    "c5_tcp_hidden_source",
+}
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox user needs root, as on Gradescope")
 pytestmark = [pytest.mark.slow, needs_root]
@@ -228,6 +268,7 @@ def run_suite(work: Path) -> dict:
         seconds[key] = time.monotonic() - t0
         name = key.split(":", 1)[-1]
         extra = after_grading(prefixes[name]) if name in prefixes else ([], [])
+        print(f"redteam: {key}: {res.get('score')} in {seconds[key]:.1f} s", file=sys.stderr, flush=True)
         return res, extra
 
     t0 = time.monotonic()
@@ -355,7 +396,9 @@ def test_attack_is_defeated(name):
         f"\nresults output: {v['output']}"
 
 
-def test_report_is_written():
-    suite()
+def test_report_is_written_and_bases_score_as_expected():
+    data = suite()
+    assert data["bases"]["blank"] == 0, "the blank notebook is the zero baseline"
+    assert 0 < data["bases"]["wrong_q1"] < 20 and 0 < data["bases"]["wrong_q2"] < 20
     text = (REPORT / "report.md").read_text()
     assert all(f"| {a.name} |" in text for a in rt.ATTACKS)

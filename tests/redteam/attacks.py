@@ -3,8 +3,11 @@
 Each attack is one code cell (written here, not copied from tests/bad_submissions.py) added to
 a *base* notebook:
 
-* ``wrong_q1``: the solution with the known-wrong q1 answer from ``wrong_answers.py`` (its
-  grade is the baseline); the cell goes just before ``grader.check("q1")``;
+* ``wrong_q1``: the solution with the known-wrong q1 answer from ``wrong_answers.py``, then
+  redefined once more as an answer of the right shape and wrong values (``-1`` everywhere) that
+  fails every q1 test, hidden ones included (the mutant itself passes one hidden q1 test, which
+  would hide a one-test gain); its grade is the baseline.  The cell goes just before
+  ``grader.check("q1")``;
 * ``wrong_q2``: the same with the known-wrong q2 answer (for attacks on NumPy, which q2's
   hidden test uses); the cell goes before ``grader.check("q2")``;
 * ``blank``: the untouched student notebook (baseline 0); the cell goes before
@@ -591,6 +594,25 @@ torch.Tensor.all = lambda self, *a, **k: torch.tensor(True)
 pairwise_sq_dists = _rt_wrong
 ''')
 
+attack("c2_code_swap_testing_helpers", 2,
+       "swap __code__ of torch.testing.assert_close, np.testing.assert_allclose and numpy's assert_array_compare (for tests that use them)",
+       r'''
+import numpy as _np, numpy.testing as _npt, torch.testing as _tt
+def _ok(*a, **k):
+    return None
+for _fn in (_tt.assert_close, _npt.assert_allclose, getattr(_npt, "assert_array_almost_equal", None)):
+    try:
+        _fn.__code__ = _ok.__code__
+    except (AttributeError, TypeError, ValueError):
+        pass
+try:
+    import numpy.testing._private.utils as _u
+    _u.assert_array_compare.__code__ = _ok.__code__
+except Exception:
+    pass
+pairwise_sq_dists = _rt_wrong
+''')
+
 # --------------------------------------------------------------------------- class 3
 attack("c3_frame_eval_reference", 3,
        "sys._getframe(k).f_locals + the test's source (from the batch on the stack): evaluate the test's own reference and return it",
@@ -759,30 +781,36 @@ exec(compile(_src, "/usr/lib/python3/dist-packages/torch_ext.py", "exec"), globa
 
 # --------------------------------------------------------------------------- class 4
 attack("c4_fill_tmp_and_leave", 4,
-       "write 1 GB of files into /tmp (5 x 200 MB) and leave them behind",
+       "a thread writes 1 GB of files into /tmp (5 x 190 MB) while the tests run and leaves them behind",
        r'''
-_blk = b"\0" * (1 << 20)
-for _i in range(5):
-    try:
-        with open(f"__TMP__-{_i}.bin", "wb") as _f:
-            for _ in range(200):
-                _f.write(_blk)
-    except OSError:
-        break
+import threading as _th
+def _fill():
+    _blk = b"\0" * (1 << 20)
+    for _i in range(5):
+        try:
+            with open(f"__TMP__-{_i}.bin", "wb") as _f:
+                for _ in range(190):
+                    _f.write(_blk)
+        except OSError:
+            break
+_th.Thread(target=_fill, daemon=True).start()
 pairwise_sq_dists = _rt_wrong
 ''')
 
 attack("c4_fill_dev_shm_outside_rss", 4,
-       "write 1.5 GB into /dev/shm (memory no RSS limit counts, more than memory_mb) and leave it",
+       "a thread writes 1.5 GB into /dev/shm (memory no RSS limit counts, more than memory_mb) and leaves it",
        r'''
-_blk = b"\1" * (1 << 20)
-for _i in range(8):
-    try:
-        with open(f"__SHM__-{_i}.bin", "wb") as _f:
-            for _ in range(190):
-                _f.write(_blk)
-    except OSError:
-        break
+import threading as _th
+def _fill():
+    _blk = b"\1" * (1 << 20)
+    for _i in range(8):
+        try:
+            with open(f"__SHM__-{_i}.bin", "wb") as _f:
+                for _ in range(190):
+                    _f.write(_blk)
+        except OSError:
+            break
+_th.Thread(target=_fill, daemon=True).start()
 pairwise_sq_dists = _rt_wrong
 ''')
 
@@ -835,6 +863,31 @@ if _lk is not None:
     _lk.acquire()
 pairwise_sq_dists = _rt_wrong
 ''', slow=True)
+
+attack("c4_status_pipe_nonblocking_and_full", 4,
+       "shrink every writable pipe to one page, make it O_NONBLOCK and keep it full from a thread, so the runner's own reports fail",
+       r'''
+import threading as _th, time as _time
+_F_SETPIPE_SZ = 1031
+for _fd in _rt_pipes(write=True):
+    try:
+        _fcntl.fcntl(_fd, _F_SETPIPE_SZ, 4096)
+        _fcntl.fcntl(_fd, _fcntl.F_SETFL, _fcntl.fcntl(_fd, _fcntl.F_GETFL) | _os.O_NONBLOCK)
+    except OSError:
+        pass
+def _spam():
+    end = _time.time() + 40
+    junk = (b"#" * 4095) + b"\n"
+    while _time.time() < end:
+        for _fd in _rt_pipes(write=True):
+            try:
+                _os.write(_fd, junk)
+            except OSError:
+                pass
+        _time.sleep(0.001)
+_th.Thread(target=_spam, daemon=True).start()
+pairwise_sq_dists = _rt_wrong
+''')
 
 attack("c4_bounded_fork_bomb", 4,
        "fork 60 processes (counter-capped), each setsid + sleeping 60 s, pids recorded to check for survivors",
@@ -945,7 +998,7 @@ if _os.path.exists(_leak):
     raise RuntimeError(_txt[-480:])
 def _rt_hook(frame):
     b = _rt_batch_in(frame)
-    if b:
+    if b and any('"""Hidden' in t["source"] for t in b["tests"]):   # the course's convention
         with open(_leak, "w") as f:
             f.write("\n".join(t["source"] for t in b["tests"]))
         _os._exit(1)
@@ -1035,8 +1088,14 @@ def bases(slug: str) -> dict[str, dict]:
     student = json.loads((config.DIST / "student" / "assignments" / slug / f"{slug}.ipynb").read_text())
     solution = json.loads((config.DIST / "solution" / slug / f"{slug}.ipynb").read_text())
     wrong = {w.question: w for w in mutants.load(config.ASSIGNMENTS / slug / "wrong_answers.py")}
-    return {"blank": student, "wrong_q1": mutants.apply(solution, wrong["q1"]),
-            "wrong_q2": mutants.apply(solution, wrong["q2"])}
+    wrong_q1 = _insert_before_check(mutants.apply(solution, wrong["q1"]), "q1", BASE_Q1)
+    return {"blank": student, "wrong_q1": wrong_q1, "wrong_q2": mutants.apply(solution, wrong["q2"])}
+
+
+BASE_Q1 = """# a wrong q1 answer: right shape, wrong values, fails all three q1 tests
+def pairwise_sq_dists(X, Y):
+    return -torch.ones(X.shape[0], Y.shape[0], dtype=X.dtype)
+"""
 
 
 def render(a: Attack, port: int, tmp_prefix: str, shm_prefix: str) -> str:
