@@ -56,7 +56,9 @@ JOBS = 2
 GRADE_TIMEOUT = 150
 REGRADE = ["c1_forge_with_nonce_from_stack", "c2_torch_function_mode_left_active",
            "c3_mutate_inputs_in_place", "c4_fill_tmp_and_leave", "c5_tcp_from_notebook"]
-REPORT = ROOT / "dist" / "redteam"
+# REDTEAM_ZIP grades another built zip of this week (e.g. a branch's grader) with the same
+# attacks; REDTEAM_OUT puts its report elsewhere (default dist/redteam).
+REPORT = Path(os.environ.get("REDTEAM_OUT") or ROOT / "dist" / "redteam")
 
 # Attacks that beat today's grader (one process for notebook and tests).  The executor/
 # evaluator split of issue 12 must defeat them: empty this set once it lands.
@@ -237,7 +239,9 @@ def run_suite(work: Path) -> dict:
     """Grade every attack (and the bases, and a second grading of a sample); return verdicts."""
     from autograder import grade
 
-    paths = built(SLUG)
+    paths = dict(built(SLUG))
+    if os.environ.get("REDTEAM_ZIP"):
+        paths["zip"] = Path(os.environ["REDTEAM_ZIP"]).resolve()
     tag = secrets.token_hex(4)
     base_nbs = rt.bases(SLUG)
     subs = work / "subs"
@@ -327,6 +331,7 @@ def run_suite(work: Path) -> dict:
 
 def write_report(suite: dict) -> str:
     lines = ["# Red-team suite (issue 12): verdicts against this grader", "",
+             f"zip: `{os.environ.get('REDTEAM_ZIP') or 'dist/gradescope/' + SLUG + '.zip (this checkout)'}`", "",
              f"{len(suite['verdicts'])} attacks, {suite['gradings']} gradings in "
              f"{suite['total_seconds']} s ({JOBS} at a time, limits {json.dumps(LIMITS)}); "
              f"base scores: {json.dumps(suite['bases'])}.", "",
