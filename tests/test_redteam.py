@@ -64,6 +64,10 @@ REPORT = Path(os.environ.get("REDTEAM_OUT") or ROOT / "dist" / "redteam")
 # evaluator split of issue 12 must defeat them: empty this set once it lands.
 # (measured on 2026-12-02 against the grader of commit 06cffa6; c1_steal_stdin_batches and
 # c1_fork_survivor_races_stdin race the runner for its stdin and win in some runs only)
+# Preview (REDTEAM_ZIP with the grader-split branch's zip of 07:22, commit 07e95cc plus its
+# uncommitted evaluator.py): 51 of 53 hold; still open are c3_mutate_inputs_in_place (the
+# test's changes to its tensors go both ways, so the submission's in-place edits reach the
+# reference) and c5_read_tests_from_disk (the checkout's dist/ is world-readable).
 KNOWN_HOLES_BEFORE_SPLIT: set[str] = {
     "c1_audit_hook_reads_tests",
     "c1_call_worker_emit_in_main",
@@ -105,7 +109,6 @@ KNOWN_HOLES_BEFORE_SPLIT: set[str] = {
 }
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox user needs root, as on Gradescope")
-pytestmark = [pytest.mark.slow, needs_root]
 
 
 # --------------------------------------------------------------------------- listener
@@ -386,7 +389,7 @@ def _param(a):
     return pytest.param(a.name, id=a.name, marks=marks)
 
 
-def test_the_suite_covers_every_class():
+def test_the_suite_covers_every_class():  # quick: no grading
     names = [a.name for a in rt.ATTACKS]
     assert len(names) == len(set(names)) >= 40
     assert {a.cls for a in rt.ATTACKS} == set(rt.CLASSES)
@@ -394,6 +397,8 @@ def test_the_suite_covers_every_class():
     assert KNOWN_HOLES_BEFORE_SPLIT <= set(names)
 
 
+@pytest.mark.slow
+@needs_root
 @pytest.mark.parametrize("name", [_param(a) for a in rt.ATTACKS])
 def test_attack_is_defeated(name):
     v = suite()["verdicts"][name]
@@ -401,6 +406,8 @@ def test_attack_is_defeated(name):
         f"\nresults output: {v['output']}"
 
 
+@pytest.mark.slow
+@needs_root
 def test_report_is_written_and_bases_score_as_expected():
     data = suite()
     assert data["bases"]["blank"] == 0, "the blank notebook is the zero baseline"
