@@ -484,7 +484,7 @@ def op_off_by_one(tree, code, block):
             new = copy.deepcopy(node)
             new.upper = _minus_one(node.upper)
             yield (f"slice stop {ast.unparse(node.upper)} -> {ast.unparse(new.upper)}",
-                   _replace_span(code, node.upper, _expr_text(ast.fix_missing_locations(new.upper))))
+                   _swap_expr(code, node.upper, new.upper))
         if node.lower is not None:
             yield (f"slice start {ast.unparse(node.lower)} dropped",
                    _slice_without_lower(code, node))
@@ -497,11 +497,8 @@ def _slice_without_lower(code: str, node: ast.Slice) -> str:
 
 
 def _kind(node: ast.expr) -> str | None:
-    if isinstance(node, ast.Name):
-        return "name"
-    if isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
-        return "expr"
-    return None
+    """Names, attributes, subscripts and calls are all values (tensors, most often)."""
+    return "value" if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.Call)) else None
 
 
 @operator("swap_args")
@@ -554,6 +551,9 @@ def op_train_eval(tree, code, block):
 # --------------------------------------------------------------------------- generation
 
 
+GENERIC = ("delete", "constant", "arith", "return_early", "swap_args")
+
+
 def _canonical(code: str) -> str | None:
     try:
         return ast.unparse(ast.parse(code))
@@ -581,7 +581,9 @@ def mutate_cell(code: str, block: tuple[int, int], question: str = "q",
     before_block = block_text(code, *block)
     seen = {original}
     out = []
-    for name, op in (operators or OPERATORS).items():
+    # specific operators first: a removed `net.train()` is reported as train_eval, not delete
+    ops = sorted((operators or OPERATORS).items(), key=lambda kv: kv[0] in GENERIC)
+    for name, op in ops:
         for description, new in op(tree, code, block):
             canonical = _canonical(new)
             if canonical is None or canonical in seen:
@@ -620,13 +622,19 @@ def operator_mutants(nb: dict[str, Any], path: Path | str) -> dict[str, list[Mut
 
 
 def sample(found: list[Mutant], limit: int | None) -> list[Mutant]:
-    """A deterministic sample: round-robin over operators, each one's mutants by stable hash."""
+    """A deterministic sample: round-robin over operators, each one's mutants by stable hash.
+
+    The rarest operators come first in each round (then by name), so that a small sample
+    still holds the specific mistakes (a dropped ``keepdim``, a removed ``no_grad``) rather
+    than only the operators that match everywhere (constants, arithmetic).
+    """
     if limit is None or len(found) <= limit:
         return list(found)
     by_op: dict[str, list[Mutant]] = {}
     for m in found:
         by_op.setdefault(m.operator, []).append(m)
-    queues = [sorted(ms, key=lambda m: m.key) for _, ms in sorted(by_op.items())]
+    queues = [sorted(ms, key=lambda m: m.key)
+              for _, ms in sorted(by_op.items(), key=lambda kv: (len(kv[1]), kv[0]))]
     picked: list[Mutant] = []
     while len(picked) < limit:
         for q in queues:
@@ -659,8 +667,8 @@ def load_equivalents(path: Path) -> dict[tuple[str, str], str]:
     if not path.exists():
         return {}
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-    if isinstance(data, dict):
-        data = data.get("equivalent", [])
+    if isinstance(data, dict) and set(data) == {"equivalent"}:
+        data = data["equivalent"] or []
     if not isinstance(data, list):
         raise ValueError(f"{path}: expected a list of {{question, mutant, reason}} entries")
     out = {}
@@ -982,7 +990,12 @@ def main(argv: list[str] | None = None) -> int:
     limit = args.max_per_question or None
     reports, failed = [], []
     for slug in slugs:
-        report = analyse(slug, limit, args.jobs, args.question)
+        try:
+            report = analyse(slug, limit, args.jobs, args.question)
+        except Exception as err:  # one broken assignment never hides the others' results
+            print(f"{slug}: mutation analysis failed: {err!r}", file=sys.stderr)
+            failed.append(slug)
+            continue
         md, _ = write_report(report)
         reports.append(report)
         print(f"{slug}: score {report['score']:.1%} in {report['seconds']:.0f} s; report {md}")
