@@ -724,6 +724,98 @@ class ZipGrader:
         return {q: s for q, s in grade.question_scores(res).items() if q != "Public Tests"}
 
 
+def _defined_names(code: str) -> list[str]:
+    """Top-level names a cell defines (functions, classes, assignments)."""
+    out = []
+    for node in ast.parse(notebooks._python_for_parsing(code)).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.append(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            out += _assigned_names(node)
+    return out
+
+
+class FastGrader:
+    """Run the solution notebook once (per worker), then per mutant only its cell(s) and its
+    question's tests, in a forked copy (``mutation_fast.py``).  Same interface as ``ZipGrader``
+    plus ``mutant_scores``; ``analyse`` re-grades every fast survivor through the zip."""
+
+    def __init__(self, zip_path: Path, solution_nb: dict[str, Any], source_nb: dict[str, Any],
+                 jobs: int = 2, timeout: float = 120):
+        import queue
+        import subprocess
+        import zipfile
+
+        from . import grade
+
+        self.solution_nb, self.source_nb = solution_nb, source_nb
+        self._tmp = tempfile.TemporaryDirectory(prefix="mutants-fast.")
+        self.servers: Any = queue.Queue()
+        self.procs = []
+        self.cell_errors: dict[str, str] = {}
+        nb_path = Path(self._tmp.name) / "solution.ipynb"
+        notebooks.save(solution_nb, nb_path)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "COURSE_"))}
+        env |= {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
+                "MPLBACKEND": "Agg"}
+        for k in range(max(1, jobs)):
+            ag = Path(self._tmp.name) / f"ag{k}"
+            with zipfile.ZipFile(zip_path) as zf:
+                zf.extractall(ag)
+            proc = subprocess.Popen([grade.grading_python(), str(Path(__file__).with_name("mutation_fast.py")),
+                                     str(ag), str(nb_path), str(timeout)], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, text=True, env=env, cwd=ag)
+            self.procs.append(proc)
+            hello = self._read(proc)
+            self.baseline = {q: tuple(s) for q, s in (hello.get("baseline") or {}).items()}
+            self.cell_errors = hello.get("cell_errors", {})
+            self.servers.put(proc)
+
+    @staticmethod
+    def _read(proc: Any) -> dict[str, Any]:
+        for line in proc.stdout:
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                continue  # stray output of the notebook
+        raise RuntimeError(f"the fast grader exited with code {proc.wait()}")
+
+    def scores(self, notebook: Path) -> dict[str, tuple[float, float]]:
+        return dict(self.baseline)  # only ever asked for the solution
+
+    def request(self, m: Mutant) -> dict[str, Any]:
+        if m.known_wrong:
+            return {"question": m.question, "cells": [m.code], "delete": []}
+        original = notebooks.source(self.source_nb["cells"][m.cell]).rstrip()
+        cells = self.solution_nb["cells"]
+        i = next(k for k, c in enumerate(cells)
+                 if c["cell_type"] == "code" and notebooks.source(c).rstrip() == original)
+        check = re.compile(rf"""grader\.check\(\s*["']{re.escape(m.question)}["']""")
+        j = next((k for k in range(i + 1, len(cells)) if check.search(notebooks.source(cells[k]))),
+                 i + 1)
+        later = [notebooks.source(c) for c in cells[i + 1 : j] if c["cell_type"] == "code"]
+        return {"question": m.question, "cells": [m.code] + later,
+                "delete": _defined_names(original)}
+
+    def mutant_scores(self, m: Mutant, submission: Path) -> dict[str, tuple[float, float]]:
+        proc = self.servers.get()
+        try:
+            proc.stdin.write(json.dumps(self.request(m)) + "\n")
+            proc.stdin.flush()
+            res = self._read(proc)
+        finally:
+            self.servers.put(proc)
+        if res.get("error"):
+            raise RuntimeError(res["error"])
+        return {q: tuple(s) for q, s in res.get("scores", {}).items()}
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.stdin.close()
+            proc.wait(timeout=30)
+        self._tmp.cleanup()
+
+
 def ensure_built(slug: str) -> dict[str, Path]:
     """The dist/ outputs of ``slug``, (re)built when the zip is missing or older than the notebook."""
     zip_path = config.DIST / "gradescope" / f"{slug}.zip"
@@ -737,14 +829,22 @@ def ensure_built(slug: str) -> dict[str, Path]:
 
 def analyse(slug: str, max_per_question: int | None = DEFAULT_MAX_PER_QUESTION, jobs: int = 2,
             questions: list[str] | None = None, grader: ZipGrader | None = None,
-            include_known_wrong: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Generate, sample and grade the mutants of one assignment; return the report as a dict."""
+            include_known_wrong: bool = True, log: Callable[[str], None] = print,
+            fast: bool = False) -> dict[str, Any]:
+    """Generate, sample and grade the mutants of one assignment; return the report as a dict.
+
+    ``fast``: screen with ``FastGrader``, then re-grade every mutant it lets survive through
+    the zip, so a survivor is never reported on the fast path's word alone.
+    """
     start = time.perf_counter()
     paths = ensure_built(slug)
     src_path = config.ASSIGNMENTS / slug / f"{slug}.ipynb"
     source_nb = notebooks.load(src_path)
     solution_nb = notebooks.load(paths["solution"])
-    grader = grader or ZipGrader(paths["zip"])
+    zip_grader = ZipGrader(paths["zip"])
+    if grader is None and fast:
+        grader = FastGrader(paths["zip"], solution_nb, source_nb, jobs)
+    grader = grader or zip_grader
     equivalents = load_equivalents(config.ASSIGNMENTS / slug / EQUIVALENTS_FILE)
     generated = operator_mutants(source_nb, src_path)
     if questions:
@@ -771,6 +871,7 @@ def analyse(slug: str, max_per_question: int | None = DEFAULT_MAX_PER_QUESTION, 
             raise RuntimeError(f"{slug}: the solution itself loses points on {short}")
         if isinstance(grader, ZipGrader):  # a mutant that loops forever must not stall the run
             grader.timeout = min(grader.timeout, max(120.0, 4 * solution_seconds + 60))
+        zip_grader.timeout = grader.timeout if isinstance(grader, ZipGrader) else 300
         log(f"{slug}: solution graded in {solution_seconds:.1f} s; grading "
             f"{len(chosen)} mutants ({sum(len(v) for v in generated.values())} generated, "
             f"at most {max_per_question} per question + known-wrong answers, {jobs} workers)")
@@ -781,7 +882,10 @@ def analyse(slug: str, max_per_question: int | None = DEFAULT_MAX_PER_QUESTION, 
             sub.parent.mkdir()
             try:
                 notebooks.save(submission_for(solution_nb, source_nb, m), sub)
-                got = grader.scores(sub)
+                got = (grader.mutant_scores(m, sub) if hasattr(grader, "mutant_scores")
+                       else grader.scores(sub))
+                if fast and got.get(m.question, (0.0, 0.0))[0] >= full[m.question][0]:
+                    got = zip_grader.scores(sub)  # a fast survivor: the zip decides
             except Exception as err:  # a broken mutant never stops the run
                 return Verdict(m, "error", reason=repr(err), seconds=time.perf_counter() - t)
             score = got.get(m.question, (0.0, full[m.question][1]))
@@ -799,8 +903,11 @@ def analyse(slug: str, max_per_question: int | None = DEFAULT_MAX_PER_QUESTION, 
                 v = verdicts[futures[fut]] = fut.result()
                 log(f"  [{n}/{len(chosen)}] {v.mutant.question} {v.mutant.operator:12s} "
                     f"{v.status:10s} {v.mutant.description[:70]}")
+    if isinstance(grader, FastGrader):
+        grader.close()
     report = summarise(slug, [v for v in verdicts if v is not None], generated, max_per_question,
                        equivalents)
+    report["grader"] = "fast (survivors re-graded through the zip)" if fast else "zip"
     report["seconds"] = round(time.perf_counter() - start, 1)
     report["solution_seconds"] = round(solution_seconds, 1)
     return report
@@ -844,6 +951,9 @@ def summarise(slug: str, verdicts: list[Verdict], generated: dict[str, list[Muta
                         "known-wrong answer added",
             "measured": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "score": score, **totals, "questions": per_q,
+            "verdicts": [{"question": v.mutant.question, "hash": v.mutant.key,
+                          "operator": v.mutant.operator, "status": v.status,
+                          "score": list(v.score) if v.score else None} for v in verdicts],
             "stale_equivalents": sorted(f"{q}:{h}" for q, h in set(equivalents) - used
                                         if q in per_q)}
 
@@ -967,6 +1077,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("-q", "--question", action="append", help="only these questions")
     run.add_argument("--accept-lower", action="store_true", default=bool(os.environ.get("ACCEPT_LOWER")))
     run.add_argument("--no-record", action="store_true", help="report only, never record")
+    run.add_argument("--fast", action="store_true", default=bool(os.environ.get("FAST")),
+                     help="screen with the fast grader; survivors are re-graded through the zip")
     sub.add_parser("changed", help="print the assignments whose notebook changed since measured")
     ls = sub.add_parser("list", help="list an assignment's mutants without grading them")
     ls.add_argument("slug")
@@ -991,7 +1103,7 @@ def main(argv: list[str] | None = None) -> int:
     reports, failed = [], []
     for slug in slugs:
         try:
-            report = analyse(slug, limit, args.jobs, args.question)
+            report = analyse(slug, limit, args.jobs, args.question, fast=args.fast)
         except Exception as err:  # one broken assignment never hides the others' results
             print(f"{slug}: mutation analysis failed: {err!r}", file=sys.stderr)
             failed.append(slug)

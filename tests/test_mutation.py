@@ -275,3 +275,19 @@ def test_one_question_through_the_zip(tmp_path):
     for s in survivors:
         assert f"`{s['hash']}`" in text and s["diff"].startswith("--- q1 (solution)")
         assert "```diff" in text
+
+
+@pytest.mark.slow
+def test_fast_grader_gives_the_zips_verdicts_on_a_sample():
+    """The fast path (re-run only the mutated cell and its question's tests) agrees with the
+    zip, mutant by mutant, on a sample of week 1 (survivors included)."""
+    slug, questions = "01_tensors", ["q1", "q2", "q4", "q6"]
+    paths = mutation.ensure_built(slug)
+    src = config.ASSIGNMENTS / slug / f"{slug}.ipynb"
+    fast = mutation.FastGrader(paths["zip"], notebooks.load(paths["solution"]),
+                               notebooks.load(src), jobs=2)
+    by_fast = mutation.analyse(slug, 3, 2, questions, grader=fast, log=lambda *_: None)
+    by_zip = mutation.analyse(slug, 3, 2, questions, log=lambda *_: None)
+    verdicts = lambda r: {(v["question"], v["hash"]): v["status"] for v in r["verdicts"]}  # noqa: E731
+    assert len(verdicts(by_zip)) == 3 * len(questions) + by_zip["known_wrong"]
+    assert verdicts(by_fast) == verdicts(by_zip)
