@@ -23,6 +23,7 @@ ways ("mutants") and grade each broken notebook through the real Gradescope zip:
 
     python -m autograder.mutation run [SLUG ...] [-n MAX_PER_QUESTION] [-j JOBS] [--accept-lower]
     python -m autograder.mutation changed      # the slugs whose notebook changed since measured
+    python -m autograder.mutation table        # the recorded scores as a markdown table
     python -m autograder.mutation list SLUG    # the mutants, without grading them
 """
 
@@ -1080,6 +1081,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--fast", action="store_true", default=bool(os.environ.get("FAST")),
                      help="screen with the fast grader; survivors are re-graded through the zip")
     sub.add_parser("changed", help="print the assignments whose notebook changed since measured")
+    sub.add_parser("table", help="print the recorded scores as a markdown table")
     ls = sub.add_parser("list", help="list an assignment's mutants without grading them")
     ls.add_argument("slug")
     ls.add_argument("--diff", action="store_true")
@@ -1087,6 +1089,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "changed":
         print(" ".join(changed()))
+        return 0
+    if args.cmd == "table":
+        recs = [r for r in map(recorded, config.assignment_slugs()) if r]
+        print(table(recs))
         return 0
     if args.cmd == "list":
         src = config.ASSIGNMENTS / args.slug / f"{args.slug}.ipynb"
