@@ -164,6 +164,27 @@ def test_every_real_question_has_compiling_mutants_inside_its_solution_lines():
             assert b is not None
 
 
+def test_a_mutant_submission_is_the_solution_with_one_answer_cell_replaced():
+    from conftest import built
+
+    slug = "01_tensors"
+    paths = built(slug)
+    src = config.ASSIGNMENTS / slug / f"{slug}.ipynb"
+    source_nb, solution = notebooks.load(src), notebooks.load(paths["solution"] / f"{slug}.ipynb")
+    found = mutation.operator_mutants(source_nb, src)
+    for q in ("q1", "q7"):
+        m = found[q][0]
+        sub = mutation.submission_for(solution, source_nb, m)
+        changed = [k for k, (a, b) in enumerate(zip(solution["cells"], sub["cells"]))
+                   if notebooks.source(a) != notebooks.source(b)]
+        assert len(sub["cells"]) == len(solution["cells"]) and len(changed) == 1
+        assert notebooks.source(sub["cells"][changed[0]]) == m.code
+    wrong = mutation.known_wrong_mutants(slug)
+    assert {w.question for w in wrong} == set(found) and all(w.known_wrong for w in wrong)
+    sub = mutation.submission_for(solution, source_nb, wrong[0])
+    assert sum(wrong[0].code in notebooks.source(c) for c in sub["cells"]) == 1
+
+
 # --------------------------------------------------------------------------- equivalents
 
 
