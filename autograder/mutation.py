@@ -883,14 +883,15 @@ def analyse(slug: str, max_per_question: int | None = DEFAULT_MAX_PER_QUESTION, 
             sub.parent.mkdir()
             try:
                 notebooks.save(submission_for(solution_nb, source_nb, m), sub)
-                got = (grader.mutant_scores(m, sub) if hasattr(grader, "mutant_scores")
-                       else grader.scores(sub))
+                partial = hasattr(grader, "mutant_scores")  # the fast grader: one question only
+                got = grader.mutant_scores(m, sub) if partial else grader.scores(sub)
                 if fast and got.get(m.question, (0.0, 0.0))[0] >= full[m.question][0]:
-                    got = zip_grader.scores(sub)  # a fast survivor: the zip decides
+                    got, partial = zip_grader.scores(sub), False  # a fast survivor: the zip decides
             except Exception as err:  # a broken mutant never stops the run
                 return Verdict(m, "error", reason=repr(err), seconds=time.perf_counter() - t)
             score = got.get(m.question, (0.0, full[m.question][1]))
-            collateral = {q: got.get(q) for q, s in full.items() if q != m.question and got.get(q) != s}
+            collateral = {q: got.get(q) for q, s in full.items()
+                          if q != m.question and got.get(q) != s and not (partial and q not in got)}
             killed = score[0] < full[m.question][0]
             status = ("killed" if killed else "equivalent"
                       if (m.question, m.key) in equivalents else "survived")
