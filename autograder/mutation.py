@@ -1058,8 +1058,8 @@ def record(report: dict[str, Any], accept_lower: bool = False) -> tuple[bool, st
                        f"answer(s) survived: they must all be killed")
     keep = ("assignment", "score", "mutants", "killed", "survived", "equivalent", "errors",
             "known_wrong", "known_wrong_killed", "max_per_question", "notebook_sha256", "measured")
-    score_path(slug).write_text(json.dumps({k: report[k] for k in keep}, indent=1) + "\n",
-                                encoding="utf-8")
+    kept = {k: report[k] for k in keep} | {"grader": report.get("grader", "zip")}
+    score_path(slug).write_text(json.dumps(kept, indent=1) + "\n", encoding="utf-8")
     before = f" (was {old['score']:.1%})" if old else ""
     return True, f"{slug}: recorded mutation score {report['score']:.1%}{before}"
 
