@@ -29,12 +29,12 @@ export COURSE_DATA_DIR
 
 ASSIGNMENTS := $(sort $(patsubst assignments/%/,%,$(wildcard assignments/[0-9][0-9]_*/)))
 LECTURES := $(sort $(patsubst lectures/%.ipynb,%,$(wildcard lectures/[0-9][0-9]_*.ipynb)))
-TOOLING := course.yml $(filter-out autograder/bench%.py,$(wildcard autograder/*.py autograder/*.yml autograder/*.txt dlcourse/*.py)) \
+TOOLING := course.yml $(filter-out autograder/bench%.py autograder/mutation%.py,$(wildcard autograder/*.py autograder/*.yml autograder/*.txt dlcourse/*.py)) \
            $(shell find autograder/harden -type f -not -path '*__pycache__*')
 ZIPS := $(ASSIGNMENTS:%=dist/gradescope/%.zip)
 LECTURE_OUT := $(LECTURES:%=dist/student/lectures/%.ipynb)
 
-.PHONY: all help venv grader-venv browser data build lectures assignments test test-quick bench grade sync check clean distclean
+.PHONY: all help venv grader-venv browser data build lectures assignments test test-quick bench grade sync check clean distclean mutants mutants-changed
 
 all: venv grader-venv data build ## set up .venv, the grading venv and data/, then build the whole course (the default)
 
@@ -125,6 +125,21 @@ grade: $(GRADER_VENV)/.installed ## grade: make grade ASSIGNMENT=01_tensors SUBM
 	  { echo "usage: make grade ASSIGNMENT=<slug> SUBMISSION=<file.ipynb|file.zip|folder> [OUT=<dir>]"; exit 2; }
 	@$(MAKE) --no-print-directory dist/gradescope/$(ASSIGNMENT).zip
 	$(PY) -m autograder.grade dist/gradescope/$(ASSIGNMENT).zip "$(SUBMISSION)" $(if $(OUT),--out "$(OUT)")
+
+# Mutation analysis (autograder/mutation.py, docs/mutation.md): break each solution in small ways,
+# grade every broken notebook through the zip, record the share its tests catch.
+MUTANTS_PER_QUESTION ?= $(or $(N),6)
+MUTANT_ZIPS = $(if $(ASSIGNMENT),$(foreach a,$(ASSIGNMENT),dist/gradescope/$(a).zip),$(ZIPS))
+mutants: ## mutation score of the tests -> dist/mutants/ [ASSIGNMENT="01_tensors ..."] [N=6] [FAST=1] [ACCEPT_LOWER=1]
+	@test -e $(GRADER_VENV)/.installed || $(MAKE) --no-print-directory grader-venv
+	@$(MAKE) --no-print-directory -j$(JOBS) $(MUTANT_ZIPS)
+	$(PY) -m autograder.mutation run $(ASSIGNMENT) -n $(MUTANTS_PER_QUESTION) -j $(JOBS) \
+	  $(if $(FAST),--fast) $(if $(ACCEPT_LOWER),--accept-lower)
+
+mutants-changed: ## re-measure only the assignments changed since their recorded mutation score (for CI)
+	@changed="$$($(PY) -m autograder.mutation changed)"; \
+	if [ -z "$$changed" ]; then echo "mutants-changed: every recorded mutation score is current"; \
+	else echo "mutants-changed: $$changed"; $(MAKE) --no-print-directory mutants ASSIGNMENT="$$changed"; fi
 
 sync: ## rewrite badges/setup cells from course.yml, strip outputs, regenerate README's weeks table
 	$(PY) -m autograder.notebooks sync
