@@ -108,9 +108,9 @@ lecture-%: dist/student/lectures/%.ipynb ; @:
 
 # --------------------------------------------------------------------------- checks
 
-test: ## run every test: notebooks, grading through the zips, hygiene, units (JOBS=2)
+test: ## run every test: lectures under load (one at a time), grading through the zips, hygiene, units (JOBS=2)
 	@$(MAKE) --no-print-directory -j$(JOBS) all browser
-	$(PY) -m pytest -n $(JOBS) --durations=20
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup --durations=20
 
 test-quick: venv ## the fast loop: everything except the slow notebook/grading tests
 	$(PY) -m pytest -n $(JOBS) -m "not slow"

@@ -48,6 +48,7 @@ __all__ = [
     "DATASETS",
     "DataError",
     "FASHION_MNIST_LABELS",
+    "d2l_workdir",
     "data_root",
     "dataset_path",
     "fetch",
@@ -152,6 +153,47 @@ DATASETS: dict[str, tuple[DataFile, ...]] = {
         _cora("test.index", "297ce89af2b51a6a194181c7dbe1796c6a1cf9cd9349a88383b1b1e227867875"),
     ),
 }
+
+
+# Where the d2l book's data modules look for each course data set, relative to their
+# root='../data': (file under the course's data root, file under d2l's root, gunzip it).
+_D2L_LAYOUT: dict[str, tuple[tuple[str, str, bool], ...]] = {
+    "fashion-mnist": tuple((spec.path, f"FashionMNIST/raw/{Path(spec.path).stem}", True)
+                           for spec in DATASETS["fashion-mnist"]),
+    "time-machine": (("timemachine.txt", "timemachine.txt", False),),
+}
+
+
+def d2l_workdir(*names: str) -> Path:
+    """A working directory from which the d2l book's data modules find the course's own files.
+
+    d2l's data modules read ``root='../data'`` relative to the working directory, and
+    torchvision's Fashion-MNIST (behind ``d2l.FashionMNIST``) wants the four IDX files
+    unpacked under ``FashionMNIST/raw/``; it downloads whatever it misses. This makes sure the
+    data sets ``names`` are in the course's data root (``fetch``), lays them out the way d2l
+    expects under ``<temp>/dlcourse-d2l/data`` (once; the course's data folder is never
+    written to) and returns ``<temp>/dlcourse-d2l/work``. Build the data module there::
+
+        with contextlib.chdir(data.d2l_workdir("fashion-mnist")):
+            fmnist = d2l.FashionMNIST(batch_size=256)
+    """
+    base = Path(tempfile.gettempdir()) / "dlcourse-d2l"
+    for name in names:
+        if name not in _D2L_LAYOUT:
+            raise DataError(f"no d2l layout for {name!r}; known: {', '.join(sorted(_D2L_LAYOUT))}")
+        root = fetch(name)
+        for ours, theirs, gunzip in _D2L_LAYOUT[name]:
+            dest = base / "data" / theirs
+            if dest.is_file():
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = _temp_beside(dest)
+            with (gzip.open if gunzip else open)(root / ours, "rb") as src, open(tmp, "wb") as out:
+                shutil.copyfileobj(src, out)
+            os.chmod(tmp, 0o644)  # readable by everyone who shares the temporary folder
+            os.replace(tmp, dest)  # atomic: a half-written file is never seen as present
+    (base / "work").mkdir(parents=True, exist_ok=True)
+    return base / "work"
 
 
 # --------------------------------------------------------------------------- locating files

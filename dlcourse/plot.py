@@ -33,8 +33,39 @@ def show_images(images, titles: Sequence[str] | None = None, ncols: int = 8,
     return fig
 
 
+SIGNED_CMAP = "RdBu_r"
+"""The course's colours for signed values (weights, filters, templates): blue negative, white 0,
+red positive, always with limits symmetric about 0 so that white means exactly zero."""
+
+
+def imshow_signed(ax, values, bound: float | None = None, colorbar: bool = False, **kwargs):
+    """Show a 2-D array of signed values (e.g. a weight template) in the course's colours.
+
+    The colormap is :data:`SIGNED_CMAP` with limits ``(-bound, bound)``; ``bound`` defaults to
+    the largest absolute value, so 0 is always white. Returns the image.
+    """
+    values = values.detach().cpu() if hasattr(values, "detach") else values
+    if bound is None:
+        bound = float(abs(values).max()) or 1.0
+    im = ax.imshow(values, cmap=SIGNED_CMAP, vmin=-bound, vmax=bound, **kwargs)
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, shrink=0.8)
+    return im
+
+
+def _kind(name: str) -> str:
+    """The quantity a curve measures, from its name: curves of one kind share a panel."""
+    for kind in ("loss", "acc", "perplexity"):
+        if kind in name:
+            return {"acc": "accuracy"}.get(kind, kind)
+    return name
+
+
 class LiveCurves:
     """Training curves that redraw in place in a notebook (and print a line per update elsewhere).
+
+    Curves of different kinds (loss, accuracy, perplexity, read from their names) go on
+    separate panels, each with its own labelled y axis: a loss and an accuracy never share one.
 
     >>> curves = LiveCurves(["train loss", "val acc"], xlabel="epoch")
     >>> curves.add(1, **{"train loss": 0.9, "val acc": 0.7})   # doctest: +SKIP
@@ -60,15 +91,20 @@ class LiveCurves:
     def draw(self) -> None:
         """Redraw now (call once after the loop so the final curve is shown)."""
         self._last = time.perf_counter()
-        fig, ax = plt.subplots(figsize=(5, 3.2), constrained_layout=True)
-        for name in self.names:
-            ax.plot(self.x, self.y[name], marker="o" if len(self.x) < 30 else None,
-                    markersize=3, label=name)
-        ax.set_xlabel(self.xlabel)
-        ax.grid(alpha=0.3)
-        ax.legend()
+        kinds = list(dict.fromkeys(_kind(n) for n in self.names))
+        fig, axes = plt.subplots(1, len(kinds), figsize=(4.2 * len(kinds), 3.2),
+                                 constrained_layout=True, squeeze=False)
+        for ax, kind in zip(axes[0], kinds):
+            for i, name in enumerate(self.names):
+                if _kind(name) == kind:
+                    ax.plot(self.x, self.y[name], marker="o" if len(self.x) < 30 else None,
+                            markersize=3, label=name, color=f"C{i}")
+            ax.set_xlabel(self.xlabel)
+            ax.set_ylabel(kind)
+            ax.grid(alpha=0.3)
+            ax.legend()
         elapsed = time.perf_counter() - self._start
-        ax.set_title(f"{self.title}  ({elapsed:.1f} s)" if self.title else f"{elapsed:.1f} s")
+        fig.suptitle(f"{self.title}  ({elapsed:.1f} s)" if self.title else f"{elapsed:.1f} s")
         try:
             from IPython import get_ipython
             from IPython.display import display

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import struct
+import tempfile
 
 import pytest
 import torch
@@ -211,3 +212,16 @@ def test_a_failed_fetch_keeps_folders_it_did_not_create(tmp_path, toy):
     with pytest.raises(data.DataError):
         data.fetch("toy", root=tmp_path / "data")
     assert sorted(p.name for p in (tmp_path / "data").rglob("*")) == ["mine.txt", "toy"]
+
+
+def test_d2l_workdir_lays_out_course_files_where_d2l_looks(tmp_path, monkeypatch):
+    if not (data.data_root() / "timemachine.txt").is_file():
+        pytest.skip("the course data are not set up (make data)")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    work = data.d2l_workdir("time-machine")
+    copy = work.parent / "data" / "timemachine.txt"          # d2l reads ../data/<name>
+    assert copy.read_bytes() == (data.data_root() / "timemachine.txt").read_bytes()
+    assert hashlib.sha1(copy.read_bytes()).hexdigest() == "090b5e7e70c295757f55df93cb0a180b9691891a"
+    assert data.d2l_workdir("time-machine") == work          # a second call reuses the copy
+    with pytest.raises(data.DataError):
+        data.d2l_workdir("cora")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import nn
 
@@ -46,3 +48,29 @@ def test_get_device_honours_an_override(monkeypatch):
     monkeypatch.setenv("DLCOURSE_DEVICE", "cpu")
     assert device.get_device() == torch.device("cpu")
     assert device.describe(torch.device("cpu")).startswith("cpu")
+
+
+def test_thread_rule_prefers_explicit_settings_then_half_the_cores(monkeypatch):
+    monkeypatch.delenv("DLCOURSE_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert [device.choose_threads(c) for c in (1, 2, 3, 4, 8, 64)] == [1, 1, 1, 2, 4, 4]
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert device.choose_threads(2) == 3
+    monkeypatch.setenv("DLCOURSE_THREADS", "2")
+    assert device.choose_threads(64) == 2
+    assert 1 <= device.usable_cores() <= (os.cpu_count() or 1)
+
+
+def test_setup_sets_threads_device_and_seeds(monkeypatch, capsys):
+    before = torch.get_num_threads()
+    monkeypatch.setenv("DLCOURSE_THREADS", "1")
+    monkeypatch.setenv("DLCOURSE_DEVICE", "cpu")
+    try:
+        gen, dev = device.setup(5)
+        assert torch.get_num_threads() == 1 and dev == torch.device("cpu")
+        assert "1 thread" in capsys.readouterr().out
+        first = torch.randn(2, generator=gen)
+        gen_again, _ = device.setup(5, verbose=False)
+        assert torch.equal(first, torch.randn(2, generator=gen_again))
+    finally:
+        torch.set_num_threads(before)
