@@ -458,6 +458,11 @@ def main() -> None:
     # _grader/ (the inert otter stand-in) and before site-packages, so the zip's copy wins over
     # any installed one and grading here equals grading in Gradescope's image.
     sys.path.insert(1, os.getcwd())
+    # The judge may have moved the work folder into a private tmpfs (harden/sandbox.py): the
+    # per-user paths follow the folder the worker actually runs in.
+    here = os.getcwd()
+    os.environ.update(HOME=here, MPLCONFIGDIR=f"{here}/.mpl", XDG_CACHE_HOME=f"{here}/.cache",
+                      DLCOURSE_DATA=f"{here}/data")
     import matplotlib
 
     matplotlib.use("Agg")
