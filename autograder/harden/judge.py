@@ -317,7 +317,8 @@ def _prepare_workdir(source: Path, ids) -> Path:
         shutil.copytree(files, work, dirs_exist_ok=True)
     grader = work / "_grader"
     grader.mkdir()
-    shutil.copy(HERE / "worker.py", grader / "worker.py")
+    for name in ("worker.py", "executor.py", "codec.py"):
+        shutil.copy(HERE / name, grader / name)
     shutil.copytree(HERE / "otter_stub" / "otter", grader / "otter")
     if ids:
         for dirpath, dirnames, filenames in os.walk(work):
@@ -326,6 +327,33 @@ def _prepare_workdir(source: Path, ids) -> Path:
                 os.chown(os.path.join(dirpath, f), *ids)
     os.chmod(work, 0o700)
     return work
+
+
+def _evaluator_ids(exe_ids):
+    """The evaluator's (uid, gid): never the executor's, so the student's processes can
+    neither signal, ptrace nor read the memory of the process that runs the tests."""
+    if exe_ids is None:
+        return None
+    busy = {exe_ids[0]}
+    for p in os.listdir("/proc"):
+        try:
+            busy.add(os.stat(f"/proc/{p}").st_uid) if p.isdigit() else None
+        except OSError:
+            pass
+    free = [u for u in range(55000, 59000) if u not in busy]
+    uid = free[secrets.randbelow(len(free))]
+    return uid, uid
+
+
+def _prepare_evaluator_dir(ids) -> Path:
+    ev = Path(tempfile.mkdtemp(prefix="evaluator-"))
+    for name in ("evaluator.py", "codec.py"):
+        shutil.copy(HERE / name, ev / name)
+    if ids:
+        for path in (ev, *ev.iterdir()):
+            os.chown(path, *ids)
+    os.chmod(ev, 0o700)
+    return ev
 
 
 def _session_pids(sid: int, uid: int | None) -> list[int]:
@@ -396,16 +424,54 @@ class Attempt:
         status_r, status_w = os.pipe()
         report_r, report_w = os.pipe()
         env["HARDEN_STATUS_FD"] = str(status_w)
-        script = "_grader/worker.py" if private_work else str(work / "_grader" / "worker.py")
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-s", "-E", script],
-                cwd=work, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                stderr=_debug_log(), pass_fds=(status_w,),
-                preexec_fn=sandbox.preexec(ids, cgroup, limits, private_work, report_w))
-        finally:
-            os.close(status_w)
-            os.close(report_w)
+        self.others: list[tuple[int, int | None]] = []  # (session, uid) to kill besides proc
+        self.split = limits.get("mode") == "split"
+        if not self.split:
+            script = "_grader/worker.py" if private_work else str(work / "_grader" / "worker.py")
+            try:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-s", "-E", script],
+                    cwd=work, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                    stderr=_debug_log(), pass_fds=(status_w,),
+                    preexec_fn=sandbox.preexec(ids, cgroup, limits, private_work, report_w))
+            finally:
+                os.close(status_w)
+                os.close(report_w)
+        else:
+            # Split grading: the executor (student code, uid ids) and the evaluator (tests,
+            # another uid) talk over two pipes the judge never reads; the judge talks only
+            # to the evaluator.
+            to_exe_r, to_exe_w = os.pipe()
+            from_exe_r, from_exe_w = os.pipe()
+            script = "_grader/executor.py" if private_work else str(work / "_grader" / "executor.py")
+            exe_env = dict(env, HARDEN_CALL_IN=str(to_exe_r), HARDEN_CALL_OUT=str(from_exe_w))
+            exe_env.pop("HARDEN_STATUS_FD")
+            ev_ids = _evaluator_ids(ids)
+            ev_dir = _prepare_evaluator_dir(ev_ids)
+            self.ev_dir = ev_dir
+            try:
+                self.executor = subprocess.Popen(
+                    [sys.executable, "-s", "-E", script], cwd=work, env=exe_env,
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=_debug_log(),
+                    pass_fds=(to_exe_r, from_exe_w),
+                    preexec_fn=sandbox.preexec(ids, cgroup, limits, private_work, report_w))
+                self.others.append((self.executor.pid, ids[0] if ids else None))
+                ev_env = {"PATH": env["PATH"], "HOME": str(ev_dir), "LANG": "C.UTF-8",
+                          "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(ev_dir / ".mpl"),
+                          "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+                          "OMP_NUM_THREADS": env["OMP_NUM_THREADS"],
+                          "MKL_NUM_THREADS": env["MKL_NUM_THREADS"],
+                          "HARDEN_STATUS_FD": str(status_w), "HARDEN_CALL_OUT": str(to_exe_w),
+                          "HARDEN_CALL_IN": str(from_exe_r)}
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-s", "-E", str(ev_dir / "evaluator.py")], cwd=ev_dir,
+                    env=ev_env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                    stderr=_debug_log(), pass_fds=(status_w, to_exe_w, from_exe_r),
+                    preexec_fn=sandbox.preexec(ev_ids, None, limits | {"memory_mb": 4096}, False))
+                self.others.append((self.proc.pid, ev_ids[0] if ev_ids else None))
+            finally:
+                for fd in (status_w, report_w, to_exe_r, to_exe_w, from_exe_r, from_exe_w):
+                    os.close(fd)
         with os.fdopen(report_r, "rb") as report:  # the child wrote and closed it before exec
             self.walls = report.read(4096).decode(errors="replace").strip()
         self.status = os.fdopen(status_r, "rb")
@@ -487,6 +553,8 @@ class Attempt:
                 elif kind == "cell":
                     current_limit = None
                     self.events.append(event)
+                elif kind == "note" and event.get("internal"):
+                    self.stats = str(event.get("text", ""))[:300]
                 elif kind == "note":
                     self.events.append(event)
                 elif kind in ("notebook_done", "batch_done"):
@@ -541,11 +609,17 @@ def run_submission(cells: list[str], tests: list[dict], source: Path, limits: di
             attempt = Attempt(cells, skip, todo, limits, work, ids, deadline, cgroup, private_work)
             walls.add(attempt.walls)
             attempt.run()
+            if getattr(attempt, "stats", None):
+                run_submission.stats = attempt.stats
             if attempt.failure and attempt.failure[0] == "died" and cgroup and cgroup.oom_kills():
                 attempt.failure = ("memory", attempt.failure[1])
         finally:
             if attempt is not None:
                 _kill_all(attempt.proc.pid, ids[0] if ids else None)
+                for sid, uid in getattr(attempt, "others", []):
+                    _kill_all(sid, uid)
+                if getattr(attempt, "ev_dir", None):
+                    shutil.rmtree(attempt.ev_dir, ignore_errors=True)
             if cgroup is not None:
                 cgroup.remove()
             if attempt is not None:
@@ -731,6 +805,8 @@ def judge(root: Path) -> dict:
     outcomes, run_notes, elapsed = run_submission(cells, tests, source, limits)
     results = compose(tests, outcomes, notes[:5] + run_notes, time.monotonic() - start)
     results["extra_data"]["sandbox"] = getattr(run_submission, "walls", [])
+    if getattr(run_submission, "stats", None):
+        results["extra_data"]["call_boundary"] = run_submission.stats
     return results
 
 
