@@ -234,11 +234,16 @@ def _source_of(fn):
                 node.lineno <= line <= (node.end_lineno or line) and node.lineno == line:
             seg = ast.get_source_segment(TEST_SOURCE["text"], node)
             return textwrap.dedent(" " * node.col_offset + seg), node.name
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Lambda) and node.lineno == line and \
-                [a.arg for a in node.args.args] == params:
-            seg = ast.get_source_segment(TEST_SOURCE["text"], node)
-            return f"_test_callable = ({seg})", "_test_callable"
+    cols = [c for (ln, _, c, _) in code.co_positions() if ln == line and c]  # (RESUME: col 0)
+    first = min(cols) if cols else None
+    lambdas = [node for node in ast.walk(tree) if isinstance(node, ast.Lambda) and
+               node.lineno == line and [a.arg for a in node.args.args] == params]
+    if first is not None:  # several lambdas on one line: the last one starting before the body
+        before = [n for n in lambdas if n.col_offset <= first]
+        lambdas = sorted(before, key=lambda n: n.col_offset)[-1:] or lambdas
+    for node in lambdas:
+        seg = ast.get_source_segment(TEST_SOURCE["text"], node)
+        return f"_test_callable = ({seg})", "_test_callable"
     raise TypeError(f"cannot send the test's callable {code.co_name} to the submission")
 
 

@@ -523,7 +523,8 @@ class Attempt:
                 self.failure = ("hard_timeout", current_limit[1] if current_limit else None)
                 break
             pids = _session_pids(self.proc.pid, self.ids[0] if self.ids else None)
-            if _rss_mb(pids) > self.limits["memory_mb"] or (self.cgroup and self.cgroup.oom_kills()):
+            if _rss_mb(pids) > self.limits["memory_mb"] or (self.cgroup and (
+                    self.cgroup.oom_kills() or self.cgroup.usage_mb() > self.limits["memory_mb"])):
                 self.failure = ("memory", current_limit[1] if current_limit else None)
                 break
             ready, _, _ = select.select([fd], [], [], 0.1)
@@ -603,7 +604,8 @@ def run_submission(cells: list[str], tests: list[dict], source: Path, limits: di
         todo = [[{k: t[k] for k in ("id", "function", "params", "source")} |
                  {"timeout": limits["test_timeout"]} for t in b] for b in todo if b]
         work = _prepare_workdir(source, ids)
-        cgroup = sandbox.create(f"harden-{os.getpid()}-{attempt_no}", limits["memory_mb"])
+        # the kernel's limit is the backstop a little above the judge's own (polled) limit
+        cgroup = sandbox.create(f"harden-{os.getpid()}-{attempt_no}", limits["memory_mb"] + 128)
         attempt = None
         try:
             attempt = Attempt(cells, skip, todo, limits, work, ids, deadline, cgroup, private_work)
