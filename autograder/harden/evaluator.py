@@ -128,6 +128,7 @@ class Call:
 
     def __init__(self):
         self.leaves: dict[int, object] = {}
+        self.done: set[int] = set()  # mirrors already in this request
 
     def encode(self, value, enc, depth):
         import numpy
@@ -146,6 +147,7 @@ class Call:
         if isinstance(value, torch.optim.Optimizer):
             mid = id(value)
             M.objs[mid] = value
+            self.done.add(mid)
             groups = []
             for g in value.param_groups:
                 item = {k: enc(v, depth + 1) for k, v in g.items() if k != "params" and _plain(v)}
@@ -153,6 +155,8 @@ class Call:
                 groups.append(item)
             tree = {"$": "optim", "mid": mid, "groups": groups,
                     "cls": f"{type(value).__module__}.{type(value).__qualname__}"}
+            if type(value).__module__ == "grading_test":  # a class the test defined: its code
+                tree["clscode"] = _class_source(type(value))
             state = value.state_dict()["state"]
             if state:
                 tree["state"] = enc(state, depth + 1)
@@ -161,6 +165,18 @@ class Call:
             mid = id(value)
             M.objs[mid] = value
             return {"$": "gen", "mid": mid, "state": enc.buf(value.get_state().numpy().tobytes())}
+        if isinstance(value, torch.optim.lr_scheduler.LRScheduler):
+            mid = id(value)
+            M.objs[mid] = value
+            self.done.add(mid)
+            sd = {k: v for k, v in value.state_dict().items() if k != "lr_lambdas" and k != "_schedulers"}
+            tree = {"$": "sched", "mid": mid, "cls": f"{type(value).__module__}.{type(value).__qualname__}",
+                    "opt": self.encode(value.optimizer, enc, depth + 1), "state": enc(sd, depth + 1)}
+            if hasattr(value, "lr_lambdas"):
+                tree["lambdas"] = [enc(f, depth + 1) for f in value.lr_lambdas]
+            return tree
+        if isinstance(value, (types.GeneratorType, type({}.values()), type({}.keys()), map, filter, zip)):
+            return [enc(v, depth + 1) for v in list(value)]  # an iterator the test made: its items
         if isinstance(value, types.ModuleType):
             return {"$": "lib", "name": value.__name__}
         if isinstance(value, (types.FunctionType, types.LambdaType)) and \
@@ -169,10 +185,9 @@ class Call:
         if callable(value) or isinstance(value, type):
             mod = getattr(value, "__module__", None) or ""
             qual = getattr(value, "__qualname__", None) or getattr(value, "__name__", "")
-            if mod == "torch._C._nn":
-                mod = "torch.nn.functional"
-            if mod.split(".")[0] in ("torch", "numpy", "math", "builtins", "operator") and qual:
-                return {"$": "lib", "name": f"{mod}.{qual}"}
+            name = _lib_name(value, mod, qual)
+            if name:
+                return {"$": "lib", "name": name}
         return NotImplemented
 
     def tensor(self, t, enc):
@@ -180,6 +195,7 @@ class Call:
 
         mid = id(t)
         M.objs[mid] = t
+        self.done.add(mid)
         M.seen[mid] = _version(t)
         if t.requires_grad:
             self.leaves[mid] = t
@@ -191,6 +207,7 @@ class Call:
 
         mid = id(mod)
         M.objs[mid] = mod
+        self.done.add(mid)
         tree = {"$": "module", "mid": mid, "training": [m.training for _, m in mod.named_modules()]}
         named = [(n, t) for n, t in list(mod.named_parameters()) + list(mod.named_buffers())
                  if t is not None]
@@ -215,12 +232,52 @@ class Call:
         return {"$": "code", "src": src, "name": name, "free": free, "vals": vals}
 
 
+def _lib_name(value, mod, qual):
+    """A qualified name under which the executor finds this same library object, or None."""
+    import importlib
+
+    def resolves(name):
+        obj = None
+        parts = name.split(".")
+        for i in range(len(parts), 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:i]))
+            except ImportError:
+                continue
+            try:
+                for part in parts[i:]:
+                    obj = getattr(obj, part)
+            except AttributeError:
+                return False
+            return obj is value
+        return False
+
+    if mod.split(".")[0] in ("torch", "numpy", "math", "builtins", "operator") and qual and \
+            resolves(f"{mod}.{qual}"):
+        return f"{mod}.{qual}"
+    short = getattr(value, "__name__", "")
+    for home in ("torch", "torch.nn.functional", "torch.nn", "torch.nn.init", "torch.linalg",
+                 "math", "numpy", "builtins", "operator"):
+        if short and resolves(f"{home}.{short}"):
+            return f"{home}.{short}"
+    return None
+
+
 def _plain(v):
     return v is None or type(v) in (bool, int, float, str) or (
         type(v) is tuple and all(type(x) in (int, float) for x in v))
 
 
 TEST_SOURCE = {"text": ""}
+
+
+def _class_source(cls):
+    tree = ast.parse(TEST_SOURCE["text"])
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == cls.__name__:
+            seg = ast.get_source_segment(TEST_SOURCE["text"], node)
+            return textwrap.dedent(" " * node.col_offset + seg)
+    raise TypeError(f"cannot send the test's class {cls.__name__} to the submission")
 
 
 def _source_of(fn):
@@ -283,14 +340,22 @@ def apply_sync(items, dec):
                 else:
                     setattr(owner, leaf, new)
         elif tag == "optim" and isinstance(obj, torch.optim.Optimizer):
+            for k, v in (item.get("clsattrs") or {}).items():
+                if type(obj).__module__ == "grading_test" and k in vars(type(obj)):
+                    setattr(type(obj), k, dec(v))
             for g, new in zip(obj.param_groups, item.get("groups", [])):
-                g.update(dec(new))
+                g.update({k: dec(v) for k, v in new.items()})
             state = dec(item.get("state", {"$": "dict", "k": [], "v": []}))
             params = [p for g in obj.param_groups for p in g["params"]]
             obj.state.clear()
             for k, v in state.items():
                 if isinstance(k, int) and 0 <= k < len(params):
                     obj.state[params[k]] = v
+        elif tag == "sched":
+            sd = dec(item.get("state", {"$": "dict", "k": [], "v": []}))
+            if hasattr(obj, "lr_lambdas"):
+                sd["lr_lambdas"] = [None] * len(obj.lr_lambdas)
+            obj.load_state_dict(sd)
         elif tag == "gen" and isinstance(obj, torch.Generator):
             obj.set_state(torch.frombuffer(bytearray(dec.buf(item["state"])), dtype=torch.uint8).clone())
 
@@ -315,8 +380,13 @@ def pre_sync(call: Call, enc) -> list:
 
     out = []
     for mid, obj in list(M.objs.items()):
-        if isinstance(obj, torch.Tensor) and M.seen.get(mid) != _version(obj):
-            out.append(call.tensor(obj, enc))
+        if mid in call.done:
+            continue
+        if isinstance(obj, torch.Tensor):
+            if M.seen.get(mid) != _version(obj):
+                out.append(call.tensor(obj, enc))
+        else:  # modules, optimisers, schedulers, generators: their whole (small) state
+            out.append(call.encode(obj, enc, 0))
     return out
 
 
@@ -579,7 +649,9 @@ def run_tests(batch):
         seed = batch.get("seed", 42)
         _seed(seed)
         CURRENT["timeout"] = float(test["timeout"])
+        M.__init__()  # each test starts with no mirrors and no handles, on both sides
         try:
+            request({"op": "reset"})
             request({"op": "seed", "seed": seed})
             TEST_SOURCE["text"] = test["source"]
             ns = {"__name__": "grading_test", "__builtins__": builtins}

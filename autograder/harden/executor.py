@@ -223,7 +223,12 @@ def decode_in(tree, dec, depth):
         opt = T.mirrors.get(mid)
         groups = [{k: dec(v) for k, v in g.items()} for g in tree["groups"]]
         if opt is None:
-            cls = _resolve(tree["cls"])
+            if "clscode" in tree:  # a subclass the test defined, rebuilt from its source
+                ns = dict(_library())
+                exec(compile(str(tree["clscode"]), "<test class>", "exec"), ns)
+                cls = ns[tree["cls"].rpartition(".")[2]]
+            else:
+                cls = _resolve(tree["cls"])
             opt = cls(groups)
             _adopt(mid, opt)
         else:
@@ -237,6 +242,25 @@ def decode_in(tree, dec, depth):
                     sum(len(x["params"]) for x in opt.param_groups[:j + 1])))}
                 for j, g in enumerate(opt.param_groups)]})
         return opt
+    if tag == "sched":
+        mid = tree["mid"]
+        opt = dec(tree["opt"])
+        sched = T.mirrors.get(mid)
+        state = dec(tree["state"])
+        if sched is None:
+            cls = _resolve(tree["cls"])
+            saved = [dict(g) for g in opt.param_groups]
+            if "lambdas" in tree:
+                sched = cls(opt, [dec(f) for f in tree["lambdas"]])
+            else:
+                sched = cls(opt)
+            for g, old in zip(opt.param_groups, saved):  # the constructor's step is undone
+                g.update(old)
+            _adopt(mid, sched)
+        if hasattr(sched, "lr_lambdas"):
+            state["lr_lambdas"] = [None] * len(sched.lr_lambdas)
+        sched.load_state_dict(state)
+        return sched
     if tag == "gen":
         mid = tree["mid"]
         g = T.mirrors.get(mid)
@@ -301,7 +325,7 @@ def _write(old, new):
 
 def _get_path(mod, name):
     obj = mod
-    for p in name.split("."):
+    for p in (name.split(".") if name else []):
         obj = getattr(obj, p)
     return obj
 
@@ -341,7 +365,14 @@ def sync_out(enc) -> list:
             groups = [{k: enc(v) for k, v in g.items() if k != "params" and _plain(v)}
                       for g in obj.param_groups]
             state = obj.state_dict()["state"]
-            out.append({"$": "optim", "mid": mid, "groups": groups, "state": enc(state)})
+            item = {"$": "optim", "mid": mid, "groups": groups, "state": enc(state)}
+            if type(obj).__module__ != "torch.optim" and not type(obj).__module__.startswith("torch."):
+                item["clsattrs"] = {k: enc(v) for k, v in vars(type(obj)).items()
+                                    if not k.startswith("__") and _plain(v)}
+            out.append(item)
+        elif isinstance(obj, torch.optim.lr_scheduler.LRScheduler):
+            sd = {k: v for k, v in obj.state_dict().items() if k not in ("lr_lambdas", "_schedulers")}
+            out.append({"$": "sched", "mid": mid, "state": enc(sd)})
         elif isinstance(obj, torch.Generator):
             out.append({"$": "gen", "mid": mid,
                         "state": enc.buf(obj.get_state().numpy().tobytes())})
@@ -400,6 +431,9 @@ def handle(msg, bufs):
         return run_cell(msg), []
     if op == "seed":
         _seed(int(msg["seed"]))
+        return {"ok": True}, []
+    if op == "reset":
+        T.__init__()
         return {"ok": True}, []
     if op == "release":
         for hid in msg.get("ids", []):
@@ -503,8 +537,9 @@ def main():
             break
         try:
             reply, out_bufs = handle(msg, bufs)
-        except codec.FrameError as err:
-            reply, out_bufs = {"value": None, "error": ["FrameError", str(err)], "sync": []}, []
+        except Exception as err:  # noqa: BLE001 - a bad request is answered, never fatal
+            reply, out_bufs = {"value": None, "error": ["FrameError", f"{type(err).__name__}: "
+                                                        f"{str(err)[:300]}"], "sync": []}, []
         reply["rid"] = msg.get("rid")
         try:
             codec.write_frame(OUT, reply, out_bufs)
