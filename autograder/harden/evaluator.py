@@ -213,8 +213,21 @@ class Call:
                  if t is not None]
         if mid not in M.sent_modules:
             buf = io.BytesIO()
-            torch.save(mod, buf)
+            hooks, saved = [], []
+            for path, m in mod.named_modules():
+                for kind in ("_forward_pre_hooks", "_forward_hooks"):
+                    d = getattr(m, kind, None)
+                    if d:
+                        saved.append((m, kind, dict(d)))
+                        hooks += [[path, kind, self.encode(h, enc, 1)] for h in d.values()]
+                        d.clear()
+            try:
+                torch.save(mod, buf)
+            finally:
+                for m, kind, d in saved:
+                    getattr(m, kind).update(d)
             tree["blob"] = enc.buf(buf.getvalue())
+            tree["hooks"] = hooks
             tree["tensors"] = [[n, id(t)] for n, t in named]
             M.sent_modules.add(mid)
         tree["state"] = [self.tensor(t, enc) for _, t in named]
@@ -226,9 +239,17 @@ class Call:
         vals = []
         for cell in fn.__closure__ or ():
             try:
-                vals.append(enc(cell.cell_contents, depth + 1))
-            except ValueError:
+                value = cell.cell_contents
+            except ValueError:  # an empty cell (a name assigned later)
                 vals.append(None)
+                continue
+            if type(value) in (list, dict):  # the test reads what the callable collected
+                mid = id(value)
+                M.objs[mid] = value
+                self.done.add(mid)
+                vals.append({"$": "mlist", "mid": mid, "v": enc(value, depth + 1)})
+            else:
+                vals.append(enc(value, depth + 1))
         return {"$": "code", "src": src, "name": name, "free": free, "vals": vals}
 
 
@@ -351,6 +372,14 @@ def apply_sync(items, dec):
             for k, v in state.items():
                 if isinstance(k, int) and 0 <= k < len(params):
                     obj.state[params[k]] = v
+        elif tag == "mlist" and type(obj) in (list, dict):
+            new = dec(item["v"])
+            new = _attach(new, item["v"], Call(), dec)
+            if type(obj) is list and type(new) is list:
+                obj[:] = new
+            elif type(obj) is dict and type(new) is dict:
+                obj.clear()
+                obj.update(new)
         elif tag == "sched":
             sd = dec(item.get("state", {"$": "dict", "k": [], "v": []}))
             if hasattr(obj, "lr_lambdas"):

@@ -216,6 +216,11 @@ def decode_in(tree, dec, depth):
             for (name, pmid) in tree["tensors"]:
                 t = _get_path(mod, name)
                 _adopt(pmid, t)
+            for path, kind, hook in tree.get("hooks", []):
+                sub = _get_path(mod, path)
+                fn = dec(hook)
+                (sub.register_forward_pre_hook if kind == "_forward_pre_hooks"
+                 else sub.register_forward_hook)(fn)
         _apply_module_state(mod, tree, dec)
         return mod
     if tag == "optim":
@@ -242,6 +247,19 @@ def decode_in(tree, dec, depth):
                     sum(len(x["params"]) for x in opt.param_groups[:j + 1])))}
                 for j, g in enumerate(opt.param_groups)]})
         return opt
+    if tag == "mlist":
+        mid = tree["mid"]
+        obj = T.mirrors.get(mid)
+        new = dec(tree["v"])
+        if obj is None:
+            _adopt(mid, new)
+            return new
+        if type(obj) is list:
+            obj[:] = new
+        else:
+            obj.clear()
+            obj.update(new)
+        return obj
     if tag == "sched":
         mid = tree["mid"]
         opt = dec(tree["opt"])
@@ -370,6 +388,8 @@ def sync_out(enc) -> list:
                 item["clsattrs"] = {k: enc(v) for k, v in vars(type(obj)).items()
                                     if not k.startswith("__") and _plain(v)}
             out.append(item)
+        elif type(obj) in (list, dict):
+            out.append({"$": "mlist", "mid": mid, "v": enc(obj)})
         elif isinstance(obj, torch.optim.lr_scheduler.LRScheduler):
             sd = {k: v for k, v in obj.state_dict().items() if k not in ("lr_lambdas", "_schedulers")}
             out.append({"$": "sched", "mid": mid, "state": enc(sd)})

@@ -345,13 +345,24 @@ def _evaluator_ids(exe_ids):
     return uid, uid
 
 
-def _prepare_evaluator_dir(ids) -> Path:
+def _prepare_evaluator_dir(ids, work: Path) -> Path:
+    """The evaluator's own folder: its code and its own copy of the course files (dlcourse/,
+    data/) that tests import, staged before the student's code can touch the executor's."""
     ev = Path(tempfile.mkdtemp(prefix="evaluator-"))
+    for item in work.iterdir():
+        if item.name == "_grader":
+            continue
+        if item.is_dir():
+            shutil.copytree(item, ev / item.name, symlinks=True)
+        else:
+            shutil.copy(item, ev / item.name)
     for name in ("evaluator.py", "codec.py"):
         shutil.copy(HERE / name, ev / name)
     if ids:
-        for path in (ev, *ev.iterdir()):
-            os.chown(path, *ids)
+        for dirpath, dirnames, filenames in os.walk(ev):
+            os.chown(dirpath, *ids)
+            for f in filenames:
+                os.lchown(os.path.join(dirpath, f), *ids)
     os.chmod(ev, 0o700)
     return ev
 
@@ -447,7 +458,7 @@ class Attempt:
             exe_env = dict(env, HARDEN_CALL_IN=str(to_exe_r), HARDEN_CALL_OUT=str(from_exe_w))
             exe_env.pop("HARDEN_STATUS_FD")
             ev_ids = _evaluator_ids(ids)
-            ev_dir = _prepare_evaluator_dir(ev_ids)
+            ev_dir = _prepare_evaluator_dir(ev_ids, work)
             self.ev_dir = ev_dir
             try:
                 self.executor = subprocess.Popen(
@@ -457,6 +468,7 @@ class Attempt:
                     preexec_fn=sandbox.preexec(ids, cgroup, limits, private_work, report_w))
                 self.others.append((self.executor.pid, ids[0] if ids else None))
                 ev_env = {"PATH": env["PATH"], "HOME": str(ev_dir), "LANG": "C.UTF-8",
+                          "DLCOURSE_DATA": str(ev_dir / "data"), "XDG_CACHE_HOME": str(ev_dir / ".cache"),
                           "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(ev_dir / ".mpl"),
                           "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
                           "OMP_NUM_THREADS": env["OMP_NUM_THREADS"],
