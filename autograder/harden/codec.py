@@ -179,6 +179,10 @@ class Encoder:
             return [self(v, depth + 1) for v in value]
         if t is dict and all(type(k) in (str, int) for k in value):
             return {"$": "dict", "k": [k for k in value], "v": [self(v, depth + 1) for v in value.values()]}
+        if t is slice:
+            return {"$": "slice", "v": [self(value.start), self(value.stop), self(value.step)]}
+        if value is Ellipsis:
+            return {"$": "ellipsis"}
         if t in (set, frozenset) and all(type(k) in (str, int, float) for k in value):
             return {"$": "set", "v": [self(v, depth + 1) for v in sorted(value, key=repr)]}
         torch = _torch()
@@ -268,6 +272,13 @@ class Decoder:
                 if len(keys) != len(vals) or not all(type(k) in (str, int) for k in keys):
                     raise FrameError("dict keys must be str or int, one per value")
                 return {k: self(v, depth + 1) for k, v in zip(keys, vals)}
+            if tag == "slice":
+                a, b, c = (self(v, depth + 1) for v in _list(tree["v"]))
+                if not all(v is None or type(v) is int for v in (a, b, c)):
+                    raise FrameError("slice bounds must be integers or None")
+                return slice(a, b, c)
+            if tag == "ellipsis":
+                return Ellipsis
             if tag == "set":
                 return {self(v, depth + 1) for v in _list(tree["v"])}
             if tag == "dtype":
