@@ -114,6 +114,7 @@ class Mirrors:
         self.proxies: dict[int, Proxy] = {}
         self.tensors: dict[int, object] = {}  # executor handle id -> the one tensor standing for it
         self.oid_of: dict[int, int] = {}
+        self.oseen: dict[int, tuple] = {}
 
 
 M = Mirrors()
@@ -449,6 +450,10 @@ def pre_sync(call: Call, enc) -> list:
                 out.append(call.tensor(obj, enc))
         else:  # modules, optimisers, schedulers, generators: their whole (small) state
             out.append(call.encode(obj, enc, 0))
+    for oid, t in M.tensors.items():  # the submission's tensors the test changed (an optimiser
+        if M.oseen.get(oid) != _version(t):  # step here, a backward pass that filled .grad)
+            M.oseen[oid] = _version(t)
+            out.append({"$": "otensor", "id": oid, "v": enc.tensor(t)})
     return out
 
 
@@ -485,17 +490,27 @@ def _attach(value, tree, call, dec):
         if mid is not None and mid in M.objs:
             return M.objs[mid]
         gh = tree.get("gh")
-        if gh is not None and call.leaves:
-            mids = list(call.leaves)
-            return _RemoteGrad.apply(value.detach(), gh, mids, *call.leaves.values())
+        if gh is not None:
+            # the leaves the student's graph may reach: this call's mirrored tensors and the
+            # submission's own leaf tensors the test holds (a returned model's parameters)
+            inputs = [["m", m] for m in call.leaves]
+            leaves = list(call.leaves.values())
+            for oid, t in M.tensors.items():
+                if t.requires_grad and t.is_leaf:
+                    inputs.append(["h", oid])
+                    leaves.append(t)
+            if leaves:
+                return _RemoteGrad.apply(value.detach(), gh, inputs, *leaves)
         oid = tree.get("oid")
         if oid is not None and gh is None:  # the same executor tensor is the same tensor here
             old = M.tensors.get(oid)
             if old is not None and old.is_leaf:
                 _write(old, value)
+                M.oseen[oid] = _version(old)
                 return old
             M.tensors[oid] = value
             M.oid_of[id(value)] = oid
+            M.oseen[oid] = _version(value)
         return value
     if isinstance(value, (list, tuple)) and isinstance(tree, (list, dict)):
         items = tree if isinstance(tree, list) else tree.get("v", [])
