@@ -758,7 +758,7 @@ def run_tests(batch):
         except BaseException as err:  # noqa: BLE001
             message = f"{type(err).__name__}: {err}"
         emit(event="test", id=test["id"], passed=passed, message=message[:2000], nonce=batch["nonce"])
-    emit(event="batch_done", nonce=batch["nonce"])
+    emit(event="batch_done", nonce=batch["nonce"], stats=dict(STATS))
 
 
 def main():

@@ -60,6 +60,7 @@ DEFAULTS = {
     "sandbox_user": "grader-sandbox",
     "sandbox_uid": 64999,       # no such user: a free uid in [60999, 64999] per grading
     "seed": 42,
+    "mode": "split",            # "split": executor + evaluator; "single": the old worker.py
 }
 
 
@@ -573,6 +574,9 @@ class Attempt:
                 elif kind in ("notebook_done", "batch_done"):
                     if kind == "batch_done" and event.get("nonce") != batch_nonce:
                         continue
+                    if kind == "batch_done" and isinstance(event.get("stats"), dict):
+                        st = event["stats"]  # the evaluator's count of calls into the executor
+                        self.stats = {k: st.get(k) for k in ("calls", "seconds", "bytes")}
                     self.events.append(event)
                     if not pending:
                         self.proc.stdin.close()
