@@ -41,11 +41,18 @@ import types
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import codec  # noqa: E402
 
-STATUS = os.fdopen(int(os.environ.pop("HARDEN_STATUS_FD", "3")), "w", buffering=1)
-CALL_OUT = int(os.environ.pop("HARDEN_CALL_OUT", "5"))
-CALL_IN = int(os.environ.pop("HARDEN_CALL_IN", "6"))
-_STDIN = os.fdopen(os.dup(0), "r")
-os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+STATUS = CALL_OUT = CALL_IN = _STDIN = None
+
+
+def connect(status=None, call_out=None, call_in=None) -> None:
+    """Open the channels (from the environment the judge set, or given, for unit tests)."""
+    global STATUS, CALL_OUT, CALL_IN, _STDIN
+    STATUS = status or os.fdopen(int(os.environ.pop("HARDEN_STATUS_FD", "3")), "w", buffering=1)
+    CALL_OUT = call_out if call_out is not None else int(os.environ.pop("HARDEN_CALL_OUT", "5"))
+    CALL_IN = call_in if call_in is not None else int(os.environ.pop("HARDEN_CALL_IN", "6"))
+    if status is None:
+        _STDIN = os.fdopen(os.dup(0), "r")
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
 
 STATS = {"calls": 0, "seconds": 0.0, "bytes": 0}
 
@@ -448,8 +455,12 @@ def pre_sync(call: Call, enc) -> list:
         if isinstance(obj, torch.Tensor):
             if M.seen.get(mid) != _version(obj):
                 out.append(call.tensor(obj, enc))
+        elif type(obj) in (list, dict):  # what a test callable collects
+            out.append({"$": "mlist", "mid": mid, "v": enc(obj)})
         else:  # modules, optimisers, schedulers, generators: their whole (small) state
-            out.append(call.encode(obj, enc, 0))
+            tree = call.encode(obj, enc, 0)
+            if tree is not NotImplemented:
+                out.append(tree)
     for oid, t in M.tensors.items():  # the submission's tensors the test changed (an optimiser
         if M.oseen.get(oid) != _version(t):  # step here, a backward pass that filled .grad)
             M.oseen[oid] = _version(t)
@@ -762,6 +773,7 @@ def run_tests(batch):
 
 
 def main():
+    connect()
     import matplotlib
 
     matplotlib.use("Agg")
