@@ -385,6 +385,17 @@ def _session_pids(sid: int, uid: int | None) -> list[int]:
     return pids
 
 
+def _hwm_mb(pid: int) -> int | None:
+    """A process's peak resident memory (VmHWM), in MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024)
+    except OSError:
+        pass
+    return None
+
+
 def _rss_mb(pids: list[int]) -> float:
     total = 0
     for pid in pids:
@@ -577,6 +588,10 @@ class Attempt:
                     if kind == "batch_done" and isinstance(event.get("stats"), dict):
                         st = event["stats"]  # the evaluator's count of calls into the executor
                         self.stats = {k: st.get(k) for k in ("calls", "seconds", "bytes")}
+                        self.stats["peak_mb"] = {  # high-water marks, read before they exit
+                            "evaluator": _hwm_mb(self.proc.pid),
+                            "executor": round(self.cgroup.peak_mb()) if self.cgroup else
+                            _hwm_mb(self.executor.pid)}
                     self.events.append(event)
                     if not pending:
                         self.proc.stdin.close()
