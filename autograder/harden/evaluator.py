@@ -733,7 +733,10 @@ def run_notebook(job):
             emit(event="cell", i=i, state="skipped")
             continue
         emit(event="cell", i=i, state="start")
-        reply, _ = request({"op": "cell", "i": i, "source": source, "timeout": job["cell_timeout"]})
+        try:
+            reply, _ = request({"op": "cell", "i": i, "source": source, "timeout": job["cell_timeout"]})
+        except codec.FrameError as err:  # the executor answered garbage: a note, nothing more
+            reply = {"state": "error", "detail": f"the cell's process answered a malformed frame ({err})"}
         state = reply.get("state") if reply.get("state") in ("ok", "error", "timeout") else "error"
         emit(event="cell", i=i, state=state, detail=str(reply.get("detail", ""))[:500])
     emit(event="notebook_done")
