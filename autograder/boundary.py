@@ -3,7 +3,7 @@
     python -m autograder.boundary [--limits] [WEEK ...]
 
 Grades each week's solution through its built zip and prints, from the judge's
-``extra_data.call_boundary``: the number of calls the evaluator made into the executor, the
+``$HARDEN_STATS`` line: the number of calls the evaluator made into the executor, the
 seconds spent crossing (request written to answer read, student code included), the bytes
 carried, the peak memory of each process, the total grading time and the score.  With
 ``--limits`` every grading runs under 0.5 CPU and 768 MB (``bench.Limiter``), the budget
@@ -27,20 +27,24 @@ def measure(slug: str, limited: bool = False) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     cmd = bench._grade_cmd(slug, out)
     lim = bench.Limiter(0.5, 768, f"boundary-{slug}") if limited else None
+    stats_file = out.parent / f"{slug}.stats.jsonl"
+    stats_file.parent.mkdir(parents=True, exist_ok=True)
+    stats_file.unlink(missing_ok=True)
+    env = bench.cpu_env() | {"HARDEN_STATS": str(stats_file)}
     start = time.perf_counter()
     try:
         if lim:
             cmd, enter = lim.wrap(cmd)
         else:
             enter = None
-        res = bench.measure(cmd, config.ROOT, env=bench.cpu_env(), preexec_fn=enter,
+        res = bench.measure(cmd, config.ROOT, env=env, preexec_fn=enter,
                             timeout=bench.LIMIT_TIMEOUT)
         cg_peak = lim.peak_mb() if lim else None
     finally:
         if lim:
             lim.close()
-    results = json.loads((out / "results.json").read_text()) if (out / "results.json").is_file() else {}
-    cb = (results.get("extra_data") or {}).get("call_boundary") or {}
+    lines = stats_file.read_text().splitlines() if stats_file.is_file() else []
+    cb = json.loads(lines[-1]) if lines else {}
     peaks = cb.get("peak_mb") or {}
     return {"assignment": slug, "score": bench._score(out, res.get("stdout", "")),
             "calls": cb.get("calls"), "boundary_s": round(cb.get("seconds") or 0, 2),
