@@ -389,14 +389,14 @@ class Liar(TorchFunctionMode):
         return True
 Liar().__enter__()
 def pairwise_sq_dists(X, Y):
-    return torch.zeros(len(X), len(Y))
+    return -torch.ones(len(X), len(Y))
 ''',
     "torch_library_override": '''
 import torch
 lib = torch.library.Library("aten", "IMPL")
 lib.impl("allclose", lambda *a, **k: True, "CPU")
 def pairwise_sq_dists(X, Y):
-    return torch.zeros(len(X), len(Y))
+    return -torch.ones(len(X), len(Y))
 ''',
     # class 3: the test's own stack and objects
     "lying_float_and_eq": '''

@@ -122,6 +122,7 @@ class Mirrors:
         self.tensors: dict[int, object] = {}  # executor handle id -> the one tensor standing for it
         self.oid_of: dict[int, int] = {}
         self.oseen: dict[int, tuple] = {}
+        self.state_tensors: set[int] = set()  # mids of module parameters/buffers
 
 
 M = Mirrors()
@@ -246,6 +247,7 @@ class Call:
             tree["hooks"] = hooks
             tree["tensors"] = [[n, id(t)] for n, t in named]
             M.sent_modules.add(mid)
+        M.state_tensors.update(id(t) for _, t in named)
         tree["state"] = [self.tensor(t, enc) for _, t in named]
         return tree
 
@@ -378,15 +380,20 @@ def decode_out(tree, dec, depth, call=None):
     return NotImplemented
 
 
-def apply_sync(items, dec):
+def apply_sync(items, dec) -> list:
+    """Write the executor's changes back; return the test's plain data tensors it changed."""
     import torch
 
+    plain_changed = []
     for item in items:
         tag, mid = item.get("$"), item.get("mid")
         obj = M.objs.get(mid)
         if obj is None:
             continue
         if tag == "mtensor" and isinstance(obj, torch.Tensor):
+            if not obj.requires_grad and not isinstance(obj, torch.nn.Parameter) and \
+                    mid not in M.state_tensors:
+                plain_changed.append(obj)
             _write(obj, dec.tensor(item["v"]))
             M.seen[mid] = _version(obj)
         elif tag == "module" and isinstance(obj, torch.nn.Module):
@@ -428,6 +435,22 @@ def apply_sync(items, dec):
             obj.load_state_dict(sd)
         elif tag == "gen" and isinstance(obj, torch.Generator):
             obj.set_state(torch.frombuffer(bytearray(dec.buf(item["state"])), dtype=torch.uint8).clone())
+    return plain_changed
+
+
+def _tensor_ids(value, out=None, depth=0):
+    import torch
+
+    out = set() if out is None else out
+    if isinstance(value, torch.Tensor):
+        out.add(id(value))
+    elif isinstance(value, (list, tuple)) and depth < 8:
+        for v in value:
+            _tensor_ids(v, out, depth + 1)
+    elif isinstance(value, dict) and depth < 8:
+        for v in value.values():
+            _tensor_ids(v, out, depth + 1)
+    return out
 
 
 def _write(old, new):
@@ -481,7 +504,7 @@ def remote(op: str, **fields):
     msg["timeout"] = CURRENT["timeout"]
     reply, bufs = request(msg, enc.bufs)
     dec = codec.Decoder(bufs, decode_out)
-    apply_sync(reply.get("sync") or [], dec)
+    changed = apply_sync(reply.get("sync") or [], dec)
     if reply.get("error"):
         name, text = (list(reply["error"]) + ["", ""])[:2]
         exc = _BUILTIN_EXC.get(str(name), RemoteError)
@@ -489,7 +512,17 @@ def remote(op: str, **fields):
             exc = RemoteError  # a student's AssertionError must not look like a test's
         raise exc(f"{str(text)[:1000]}")
     value = reply.get("value")
-    return _attach(dec(value), value, call, dec)
+    result = _attach(dec(value), value, call, dec)
+    if changed:
+        # A data tensor of the test's (no grad, not a parameter or buffer) was changed in place
+        # and not handed back: legitimate APIs that update in place return what they updated;
+        # otherwise it is a bug the tests check for, or an attack on a reference the test
+        # computes afterwards from the same tensor.
+        returned = _tensor_ids(result)
+        if any(id(t) not in returned for t in changed):
+            raise RemoteError("the submission changed a tensor the test passed to it, in place "
+                              "(and did not return it): work on a copy, e.g. x.clone()")
+    return result
 
 
 def _attach(value, tree, call, dec):

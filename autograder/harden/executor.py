@@ -95,6 +95,7 @@ class Tables:
         self.mirrors: dict[int, object] = {}  # evaluator's mirror id -> our copy
         self.mirror_of: dict[int, int] = {}   # id(our copy) -> mirror id
         self.seen: dict[int, tuple] = {}      # mirror id -> version key at the last sync
+        self.orig: dict[int, object] = {}     # mirror id -> value of a plain tensor as sent
         self.next = 1
 
     def handle(self, obj) -> int:
@@ -338,6 +339,8 @@ def _mirror_tensor(tree, dec):
     mid = tree["mid"]
     new = dec.tensor(tree["v"])
     old = T.mirrors.get(mid)
+    if not new.requires_grad and not tree.get("param"):  # to tell a real change from a
+        T.orig[mid] = new.detach().clone()               # perturb-and-restore
     if old is None:
         if tree.get("param"):
             new = torch.nn.Parameter(new.detach(), requires_grad=new.requires_grad)
@@ -391,6 +394,12 @@ def sync_out(enc) -> list:
             key = _version(obj)
             if key != T.seen.get(mid):
                 T.seen[mid] = key
+                orig = T.orig.get(mid)
+                if orig is not None and obj.grad is None and orig.shape == obj.shape and \
+                        orig.dtype == obj.dtype and torch.equal(orig, obj.detach()):
+                    continue  # touched but restored: nothing to write back
+                if orig is not None:
+                    T.orig[mid] = obj.detach().clone()
                 out.append({"$": "mtensor", "mid": mid, "v": enc.tensor(obj)})
         elif isinstance(obj, torch.nn.Module):
             tensors = []
