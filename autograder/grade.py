@@ -98,7 +98,9 @@ def grade(zip_path: Path | str, submission: Path | str, out_dir: Path | str | No
             _unpack_submission(submission, ag / "submission")
             env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "COURSE_"))}
             env["PYTHONDONTWRITEBYTECODE"] = "1"
-            env["HARDEN_LIMITS"] = json.dumps(LOCAL_LIMITS | json.loads(env.get("HARDEN_LIMITS") or "{}"))
+            # the judge keeps its total time a margin below this caller's limit
+            env["HARDEN_LIMITS"] = json.dumps(LOCAL_LIMITS | {"caller_timeout": timeout} |
+                                              json.loads(env.get("HARDEN_LIMITS") or "{}"))
             proc = subprocess.run([grading_python(), *ENTRY, str(ag)], capture_output=True,
                                   text=True, timeout=timeout, cwd=ag / "source", env=env)
             log = proc.stdout + proc.stderr

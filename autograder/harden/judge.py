@@ -39,10 +39,19 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
+try:
+    from . import sandbox
+except ImportError:  # run as a script
+    import sandbox  # type: ignore[no-redef]
+
 DEFAULTS = {
     "cell_timeout": 120.0,      # seconds one cell may run
     "test_timeout": 60.0,       # seconds one test may run
-    "total_timeout": 600.0,     # seconds for the whole submission, restarts included
+    "total_timeout": 480.0,     # seconds for the whole submission, restarts included
+    "caller_timeout": 600.0,    # what the caller (Gradescope's autograder timeout) allows;
+                                # total_timeout is cut to leave a margin of >= 60 s below it
+    "scratch_mb": 512,          # the sandbox's private /tmp (tmpfs, counted in its memory)
+    "shm_mb": 64,               # its private /dev/shm
     "memory_mb": 1400,          # resident memory of the submission's processes
     "max_notebook_mb": 20,      # size of the submitted .ipynb
     "max_zip_members": 200,
@@ -51,6 +60,7 @@ DEFAULTS = {
     "sandbox_user": "grader-sandbox",
     "sandbox_uid": 64999,       # no such user: a free uid in [60999, 64999] per grading
     "seed": 42,
+    "mode": "split",            # "split": executor + evaluator; "single": the old worker.py
 }
 
 
@@ -374,7 +384,8 @@ def _prepare_workdir(source: Path, ids) -> Path:
         shutil.copytree(files, work, dirs_exist_ok=True)
     grader = work / "_grader"
     grader.mkdir()
-    shutil.copy(HERE / "worker.py", grader / "worker.py")
+    for name in ("worker.py", "executor.py", "codec.py"):
+        shutil.copy(HERE / name, grader / name)
     shutil.copytree(HERE / "otter_stub" / "otter", grader / "otter")
     if ids:
         for dirpath, dirnames, filenames in os.walk(work):
@@ -383,6 +394,44 @@ def _prepare_workdir(source: Path, ids) -> Path:
                 os.chown(os.path.join(dirpath, f), *ids)
     os.chmod(work, 0o700)
     return work
+
+
+def _evaluator_ids(exe_ids):
+    """The evaluator's (uid, gid): never the executor's, so the student's processes can
+    neither signal, ptrace nor read the memory of the process that runs the tests."""
+    if exe_ids is None:
+        return None
+    busy = {exe_ids[0]}
+    for p in os.listdir("/proc"):
+        try:
+            busy.add(os.stat(f"/proc/{p}").st_uid) if p.isdigit() else None
+        except OSError:
+            pass
+    free = [u for u in range(55000, 59000) if u not in busy]
+    uid = free[secrets.randbelow(len(free))]
+    return uid, uid
+
+
+def _prepare_evaluator_dir(ids, work: Path) -> Path:
+    """The evaluator's own folder: its code and its own copy of the course files (dlcourse/,
+    data/) that tests import, staged before the student's code can touch the executor's."""
+    ev = Path(tempfile.mkdtemp(prefix="evaluator-"))
+    for item in work.iterdir():
+        if item.name == "_grader":
+            continue
+        if item.is_dir():
+            shutil.copytree(item, ev / item.name, symlinks=True)
+        else:
+            shutil.copy(item, ev / item.name)
+    for name in ("evaluator.py", "codec.py"):
+        shutil.copy(HERE / name, ev / name)
+    if ids:
+        for dirpath, dirnames, filenames in os.walk(ev):
+            os.chown(dirpath, *ids)
+            for f in filenames:
+                os.lchown(os.path.join(dirpath, f), *ids)
+    os.chmod(ev, 0o700)
+    return ev
 
 
 def _session_pids(sid: int, uid: int | None) -> list[int]:
@@ -400,6 +449,17 @@ def _session_pids(sid: int, uid: int | None) -> list[int]:
         if session == sid or (uid is not None and owner == uid):
             pids.append(int(entry))
     return pids
+
+
+def _hwm_mb(pid: int) -> int | None:
+    """A process's peak resident memory (VmHWM), in MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024)
+    except OSError:
+        pass
+    return None
 
 
 def _rss_mb(pids: list[int]) -> float:
@@ -436,50 +496,104 @@ def _debug_log():
 class Attempt:
     """One run of the worker: the notebook (minus skipped cells), then test batches."""
 
-    def __init__(self, cells, skip, batches, limits, work, ids, deadline):
+    def __init__(self, cells, skip, batches, limits, work, ids, deadline, cgroup=None,
+                 private_work=False):
         self.events: list[dict] = []
         self.failure = None  # (kind, detail) when the worker died or was killed
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(work), "LANG": "C.UTF-8",
-               "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(work / ".mpl"),
-               "XDG_CACHE_HOME": str(work / ".cache"), "DLCOURSE_DATA": str(work / "data"),
+        self.cgroup = cgroup
+        # With a private mount namespace the worker runs in a tmpfs copy of the work folder
+        # (sandbox.preexec), so every path it is given is relative to that copy.
+        home = "/tmp/work" if private_work else str(work)
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8",
+               "MPLBACKEND": "Agg", "MPLCONFIGDIR": f"{home}/.mpl",
+               "XDG_CACHE_HOME": f"{home}/.cache", "DLCOURSE_DATA": f"{home}/data",
                "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
                "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
                "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS", "1")}
         status_r, status_w = os.pipe()
+        report_r, report_w = os.pipe()
         env["HARDEN_STATUS_FD"] = str(status_w)
-
-        def demote():
-            os.setsid()
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-            import resource
-
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-            resource.setrlimit(resource.RLIMIT_FSIZE, (200 * 2**20, 200 * 2**20))
-            if ids:
-                os.setgroups([])
-                os.setgid(ids[1])
-                os.setuid(ids[0])
-                resource.setrlimit(resource.RLIMIT_NPROC, (512, 512))
-
-        self.proc = subprocess.Popen(
-            [sys.executable, "-s", "-E", str(work / "_grader" / "worker.py")],
-            cwd=work, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-            stderr=_debug_log(), pass_fds=(status_w,), preexec_fn=demote)
-        os.close(status_w)
+        self.others: list[tuple[int, int | None]] = []  # (session, uid) to kill besides proc
+        self.split = limits.get("mode") == "split"
+        if not self.split:
+            script = "_grader/worker.py" if private_work else str(work / "_grader" / "worker.py")
+            try:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-s", "-E", script],
+                    cwd=work, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                    stderr=_debug_log(), pass_fds=(status_w,),
+                    preexec_fn=sandbox.preexec(ids, cgroup, limits, private_work, report_w))
+            finally:
+                os.close(status_w)
+                os.close(report_w)
+        else:
+            # Split grading: the executor (student code, uid ids) and the evaluator (tests,
+            # another uid) talk over two pipes the judge never reads; the judge talks only
+            # to the evaluator.
+            to_exe_r, to_exe_w = os.pipe()
+            from_exe_r, from_exe_w = os.pipe()
+            script = "_grader/executor.py" if private_work else str(work / "_grader" / "executor.py")
+            exe_env = dict(env, HARDEN_CALL_IN=str(to_exe_r), HARDEN_CALL_OUT=str(from_exe_w))
+            exe_env.pop("HARDEN_STATUS_FD")
+            ev_ids = _evaluator_ids(ids)
+            ev_dir = _prepare_evaluator_dir(ev_ids, work)
+            self.ev_dir = ev_dir
+            try:
+                self.executor = subprocess.Popen(
+                    [sys.executable, "-s", "-E", script], cwd=work, env=exe_env,
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=_debug_log(),
+                    pass_fds=(to_exe_r, from_exe_w),
+                    preexec_fn=sandbox.preexec(ids, cgroup, limits, private_work, report_w))
+                self.others.append((self.executor.pid, ids[0] if ids else None))
+                ev_env = {"PATH": env["PATH"], "HOME": str(ev_dir), "LANG": "C.UTF-8",
+                          "DLCOURSE_DATA": str(ev_dir / "data"), "XDG_CACHE_HOME": str(ev_dir / ".cache"),
+                          "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(ev_dir / ".mpl"),
+                          "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+                          "OMP_NUM_THREADS": env["OMP_NUM_THREADS"],
+                          "MKL_NUM_THREADS": env["MKL_NUM_THREADS"],
+                          "HARDEN_STATUS_FD": str(status_w), "HARDEN_CALL_OUT": str(to_exe_w),
+                          "HARDEN_CALL_IN": str(from_exe_r)}
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-s", "-E", str(ev_dir / "evaluator.py")], cwd=ev_dir,
+                    env=ev_env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                    stderr=_debug_log(), pass_fds=(status_w, to_exe_w, from_exe_r),
+                    preexec_fn=sandbox.preexec(ev_ids, None, limits | {"memory_mb": 4096}, False))
+                self.others.append((self.proc.pid, ev_ids[0] if ev_ids else None))
+            finally:
+                for fd in (status_w, report_w, to_exe_r, to_exe_w, from_exe_r, from_exe_w):
+                    os.close(fd)
+        with os.fdopen(report_r, "rb") as report:  # the child wrote and closed it before exec
+            self.walls = report.read(4096).decode(errors="replace").strip()
         self.status = os.fdopen(status_r, "rb")
-        self.ids, self.limits, self.deadline = ids, limits, deadline
+        os.set_blocking(self.proc.stdin.fileno(), False)  # a worker that stops reading
+        self.ids, self.limits, self.deadline = ids, limits, deadline  # cannot block the judge
         self.send({"cells": cells, "skip": sorted(skip), "cell_timeout": limits["cell_timeout"],
                    "seed": limits["seed"]})
         self.batches = batches
         self._expected: set = set()
         self._current: list = []
 
-    def send(self, message: dict) -> None:
+    def send(self, message: dict, timeout: float = 10.0) -> bool:
+        """Write one JSON line without ever blocking longer than ``timeout`` seconds."""
+        data = memoryview((json.dumps(message) + "\n").encode())
+        fd = self.proc.stdin.fileno()
+        end = time.monotonic() + timeout
         try:
-            self.proc.stdin.write((json.dumps(message) + "\n").encode())
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            pass
+            while data:
+                left = end - time.monotonic()
+                if left <= 0:
+                    self.send_failed = True
+                    return False
+                _, ready, _ = select.select([], [fd], [], min(left, 0.5))
+                if ready:
+                    try:
+                        n = os.write(fd, data)
+                    except BlockingIOError:
+                        continue
+                    data = data[n:]
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+        return True
 
     def run(self) -> None:
         buf = b""
@@ -495,8 +609,12 @@ class Attempt:
             if current_limit and now > current_limit[0]:
                 self.failure = ("hard_timeout", current_limit[1])
                 break
+            if getattr(self, "send_failed", False):
+                self.failure = ("hard_timeout", current_limit[1] if current_limit else None)
+                break
             pids = _session_pids(self.proc.pid, self.ids[0] if self.ids else None)
-            if _rss_mb(pids) > self.limits["memory_mb"]:
+            if _rss_mb(pids) > self.limits["memory_mb"] or (self.cgroup and (
+                    self.cgroup.oom_kills() or self.cgroup.usage_mb() > self.limits["memory_mb"])):
                 self.failure = ("memory", current_limit[1] if current_limit else None)
                 break
             ready, _, _ = select.select([fd], [], [], 0.1)
@@ -526,15 +644,27 @@ class Attempt:
                 elif kind == "cell":
                     current_limit = None
                     self.events.append(event)
+                elif kind == "note" and event.get("internal"):
+                    self.stats = str(event.get("text", ""))[:300]
                 elif kind == "note":
                     self.events.append(event)
                 elif kind in ("notebook_done", "batch_done"):
                     if kind == "batch_done" and event.get("nonce") != batch_nonce:
                         continue
+                    if kind == "batch_done" and isinstance(event.get("stats"), dict):
+                        st = event["stats"]  # the evaluator's count of calls into the executor
+                        self.stats = {k: st.get(k) for k in ("calls", "seconds", "bytes")}
+                        self.stats["peak_mb"] = {  # high-water marks, read before they exit
+                            "evaluator": _hwm_mb(self.proc.pid),
+                            "executor": round(self.cgroup.peak_mb()) if self.cgroup else
+                            _hwm_mb(self.executor.pid)}
                     self.events.append(event)
                     if not pending:
                         self.proc.stdin.close()
-                        self.proc.wait(timeout=30)
+                        try:
+                            self.proc.wait(timeout=min(30, max(self.deadline - time.monotonic(), 1)))
+                        except subprocess.TimeoutExpired:
+                            pass
                         return
                     batch = pending.pop(0)
                     batch_nonce = secrets.token_hex(16)
@@ -558,6 +688,8 @@ def run_submission(cells: list[str], tests: list[dict], source: Path, limits: di
     ids = _sandbox_ids(limits)
     start = time.monotonic()
     deadline = start + limits["total_timeout"]
+    private_work = bool(ids) and sandbox.namespaces_usable()
+    walls = set()
     skip: dict[int, str] = {}
     outcomes: dict[str, dict] = {}
     cell_events: dict[int, dict] = {}
@@ -570,15 +702,31 @@ def run_submission(cells: list[str], tests: list[dict], source: Path, limits: di
                   if k in t} |
                  {"timeout": limits["test_timeout"]} for t in b] for b in todo if b]
         work = _prepare_workdir(source, ids)
-        attempt = Attempt(cells, skip, todo, limits, work, ids, deadline)
+        # the kernel's limit is the backstop a little above the judge's own (polled) limit
+        cgroup = sandbox.create(f"harden-{os.getpid()}-{attempt_no}", limits["memory_mb"] + 128)
+        attempt = None
         try:
+            attempt = Attempt(cells, skip, todo, limits, work, ids, deadline, cgroup, private_work)
+            walls.add(attempt.walls)
             attempt.run()
+            if getattr(attempt, "stats", None):
+                run_submission.stats = attempt.stats
+            if attempt.failure and attempt.failure[0] == "died" and cgroup and cgroup.oom_kills():
+                attempt.failure = ("memory", attempt.failure[1])
         finally:
-            _kill_all(attempt.proc.pid, ids[0] if ids else None)
-            try:
-                attempt.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
+            if attempt is not None:
+                _kill_all(attempt.proc.pid, ids[0] if ids else None)
+                for sid, uid in getattr(attempt, "others", []):
+                    _kill_all(sid, uid)
+                if getattr(attempt, "ev_dir", None):
+                    shutil.rmtree(attempt.ev_dir, ignore_errors=True)
+            if cgroup is not None:
+                cgroup.remove()
+            if attempt is not None:
+                try:
+                    attempt.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    pass
             shutil.rmtree(work, ignore_errors=True)
         if os.environ.get("HARDEN_DEBUG"):
             with open(os.environ["HARDEN_DEBUG"], "a") as log:
@@ -621,6 +769,7 @@ def run_submission(cells: list[str], tests: list[dict], source: Path, limits: di
     for i, ev in sorted(cell_events.items()):
         if ev.get("state") in ("error", "timeout") and len(notes) < 30:
             notes.append(f"{describe_cell(cells, i)}: {ev.get('detail', '')}"[:400])
+    run_submission.walls = sorted(walls)
     return outcomes, notes, time.monotonic() - start
 
 
@@ -703,11 +852,42 @@ def reject(tests: list[dict], reason: str, elapsed: float) -> dict:
             "extra_data": {"status": "rejected", "reason": reason}}
 
 
+RESERVE = ".results.reserve"
+RESERVE_BYTES = 4 * 2**20
+
+
+def reserve_results(results_dir: Path) -> None:
+    """Claim the space results.json needs before any student code runs: the sandbox writes
+    only to its private tmpfs mounts where the platform allows, and this reserve covers the
+    platforms where it does not (written, not sparse, so the blocks really are taken)."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(results_dir / RESERVE, "wb") as f:
+            f.write(b"\0" * RESERVE_BYTES)
+    except OSError:
+        pass
+
+
 def write_results(results_dir: Path, results: dict) -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / RESERVE).unlink(missing_ok=True)  # give the reserved space back first
     tmp = results_dir / f".results.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(results, indent=2))
+    blob = json.dumps(results, indent=2)
+    if len(blob) > RESERVE_BYTES // 2:  # never bigger than the space reserved for it
+        results = dict(results, tests=results.get("tests", [])[:100], output=results.get("output", "")[:5000])
+        blob = json.dumps(results, indent=2)[: RESERVE_BYTES // 2]
+    tmp.write_text(blob)
     os.replace(tmp, results_dir / "results.json")
+
+
+def effective_limits(config: dict) -> dict:
+    """DEFAULTS < the assignment's limits < HARDEN_LIMITS; total_timeout at most the caller's
+    limit minus a margin of max(60 s, 10 %), so the verdict is written before the caller gives up."""
+    limits = DEFAULTS | config.get("limits", {}) | json.loads(os.environ.get("HARDEN_LIMITS", "{}"))
+    caller = float(limits["caller_timeout"])
+    margin = max(60.0, 0.1 * caller)
+    limits["total_timeout"] = max(min(float(limits["total_timeout"]), caller - margin), 1.0)
+    return limits
 
 
 def judge(root: Path) -> dict:
@@ -716,13 +896,14 @@ def judge(root: Path) -> dict:
     config = json.loads((source / "harden.json").read_text())
     # HARDEN_LIMITS (JSON) lets the course's own tests shorten the limits; a submission
     # cannot set the judge's environment.
-    limits = DEFAULTS | config.get("limits", {}) | json.loads(os.environ.get("HARDEN_LIMITS", "{}"))
+    limits = effective_limits(config)
     if os.geteuid() == 0:  # the sandbox user must not read tests or write results
         os.chmod(source, 0o700)
         results_dir.mkdir(parents=True, exist_ok=True)
         os.chown(results_dir, 0, 0)
         os.chmod(results_dir, 0o755)
     (results_dir / "results.json").unlink(missing_ok=True)
+    reserve_results(results_dir)
     tests = load_tests(source / "tests")
     try:
         name, blob, notes = find_notebook(root / "submission", limits)
@@ -734,21 +915,34 @@ def judge(root: Path) -> dict:
     outcomes, run_notes, elapsed = run_submission(cells, tests, source, limits)
     results = compose(tests, outcomes, notes[:5] + run_notes, time.monotonic() - start)
     results["tests"] += manual_entries(config.get("manual") or [])
+    results["extra_data"]["sandbox"] = getattr(run_submission, "walls", [])
+    stats = getattr(run_submission, "stats", None)
+    if stats:  # deterministic counts in results.json; times and peaks only where asked
+        results["extra_data"]["call_boundary"] = {k: stats.get(k) for k in ("calls", "bytes")}
+        if os.environ.get("HARDEN_STATS"):  # (autograder/boundary.py)
+            with open(os.environ["HARDEN_STATS"], "a") as f:
+                f.write(json.dumps(stats | {"elapsed": round(time.monotonic() - start, 2)}) + "\n")
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     root = Path(argv[0] if argv else "/autograder")
+    results = None
     try:
         results = judge(root)
-    except Exception as err:  # noqa: BLE001 - the verdict must be written whatever happened
+        write_results(root / "results", results)
+    except BaseException as err:  # noqa: BLE001 - the verdict must be written whatever happened
         results = {"score": 0.0, "output": f"The autograder itself failed ({type(err).__name__}: "
-                   f"{err}). Your submission was kept; please tell the course staff.",
+                   f"{str(err)[:300]}). Your submission was kept; please tell the course staff.",
                    "tests": [{"name": "Grader error", "score": 0.0, "max_score": 0.0,
                               "output": str(err)[:500], "visibility": "visible"}],
-                   "stdout_visibility": "hidden"}
-    write_results(root / "results", results)
+                   "stdout_visibility": "hidden", "extra_data": {"status": "error"}}
+        try:
+            write_results(root / "results", results)
+        except BaseException:  # noqa: BLE001 - last resort: a minimal file, no temp file
+            with open(root / "results" / "results.json", "w") as f:
+                f.write('{"score": 0.0, "output": "The autograder failed", "tests": []}')
     print(f"score {results['score']}: {results['output'].splitlines()[0]}")
     return 0
 

@@ -526,6 +526,11 @@ def run_ok_test(test: dict, namespace: dict, snapshot: Snapshot, guard: Guard,
 
 
 def main() -> None:
+    # The judge may have moved the work folder into a private tmpfs (harden/sandbox.py): the
+    # per-user paths follow the folder the worker actually runs in.
+    here = os.getcwd()
+    os.environ.update(HOME=here, MPLCONFIGDIR=f"{here}/.mpl", XDG_CACHE_HOME=f"{here}/.cache",
+                      DLCOURSE_DATA=f"{here}/data")
     import matplotlib
 
     matplotlib.use("Agg")
