@@ -66,9 +66,22 @@ def _copy_tree(src: Path, dest: Path) -> None:
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"))
 
 
+PRIVATE = ("solution", "gradescope")  # dist/ folders holding solutions and hidden tests
+
+
+def _private_parent(dest: Path) -> None:
+    """Create ``dest``'s folder; the ones that hold solutions or hidden tests are owner-only,
+    so the sandbox uids that run submissions during local grading cannot read them."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for name in PRIVATE:
+        folder = config.DIST / name
+        if folder.exists() and (dest.parent == folder or folder in dest.parents):
+            os.chmod(folder, 0o700)
+
+
 def _replace_dir(new: Path, dest: Path) -> None:
     """Move the finished folder ``new`` to ``dest``, replacing what was there."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    _private_parent(dest)
     old = dest.with_name(f".{dest.name}.old")
     if old.exists():
         shutil.rmtree(old)
@@ -80,7 +93,7 @@ def _replace_dir(new: Path, dest: Path) -> None:
 
 
 def _replace_file(new: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    _private_parent(dest)
     tmp = dest.with_name(f".{dest.name}.tmp")
     shutil.copyfile(new, tmp)
     os.replace(tmp, dest)

@@ -60,53 +60,12 @@ REGRADE = ["c1_forge_with_nonce_from_stack", "c2_torch_function_mode_left_active
 # attacks; REDTEAM_OUT puts its report elsewhere (default dist/redteam).
 REPORT = Path(os.environ.get("REDTEAM_OUT") or ROOT / "dist" / "redteam")
 
-# Attacks that beat today's grader (one process for notebook and tests).  The executor/
-# evaluator split of issue 12 must defeat them: empty this set once it lands.
-# (measured on 2026-12-02 against the grader of commit 06cffa6; c1_steal_stdin_batches and
-# c1_fork_survivor_races_stdin race the runner for its stdin and win in some runs only)
-# Preview (REDTEAM_ZIP with the grader-split branch's zip of 07:22, commit 07e95cc plus its
-# uncommitted evaluator.py): 51 of 53 hold; still open are c3_mutate_inputs_in_place (the
-# test's changes to its tensors go both ways, so the submission's in-place edits reach the
-# reference) and c5_read_tests_from_disk (the checkout's dist/ is world-readable).
-KNOWN_HOLES_BEFORE_SPLIT: set[str] = {
-    "c1_audit_hook_reads_tests",
-    "c1_call_worker_emit_in_main",
-    "c1_current_frames_thread",
-    "c1_disable_sanitizer_in_main",
-    "c1_dup2_stdin_rewrite_tests",
-    "c1_forge_with_nonce_from_stack",
-    "c1_fork_survivor_races_stdin",
-    "c1_gc_callback_forges",
-    "c1_replace_run_tests_in_main",
-    "c1_setprofile_thread_sees_frames",
-    "c1_settrace_rewrites_test_locals",
-    "c1_steal_stdin_batches",
-    "c2_code_swap_np_allclose",
-    "c2_code_swap_torch_cdist",
-    "c2_disable_restore_then_patch_tensor",
-    "c2_patch_numeric_module_globals",
-    "c2_patch_torch_functional_VF",
-    "c2_saved_tensor_hooks_left_active",
-    "c2_torch_dispatch_mode_left_active",
-    "c2_torch_function_mode_left_active",
-    "c2_torch_library_overrides_aten",
-    "c3_disguised_filename_class",
-    "c3_disguised_tensor_subclass",
-    "c3_frame_eval_reference",
-    "c3_inspect_stack_edit_generator",
-    "c3_mock_ANY",
-    "c3_mutate_inputs_in_place",
-    "c3_object_ndarray_of_liars",
-    "c4_fill_dev_shm_outside_rss",
-    "c4_fill_results_filesystem",
-    "c4_fill_tmp_and_leave",
-    "c5_hidden_docstring_via_frames",
-    "c5_hidden_source_in_note_events",
-    "c5_hidden_source_via_restart_cell_error",
-    "c5_read_tests_from_disk",
-    "c5_tcp_from_notebook",
-    "c5_tcp_hidden_source",
-}
+# Attacks that beat the single-process grader of commit 06cffa6 (37 of 53; the table of that
+# run is in the closing note of the stop that landed issue 12).  The executor/evaluator split
+# defeats all of them: c3_mutate_inputs_in_place by the in-place rule, c5_read_tests_from_disk
+# because dist/solution and dist/gradescope are owner-only.  Any attack listed here again is
+# a known, accepted hole (xfail), with its reason in the commit that adds it.
+KNOWN_HOLES_BEFORE_SPLIT: set[str] = set()  # emptied: the split (issue 12) defeats them all
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox user needs root, as on Gradescope")
 

@@ -776,10 +776,12 @@ def run_notebook(job):
 
 
 class _StudentNames(dict):
-    """Locals of an OK-format case: a name the case does not define is looked up in the
-    submission (through a handle, like a test's parameters), then in the case's globals."""
+    """Globals of an OK-format case: a name the case does not define, and that is not a
+    builtin, is looked up in the submission (through a handle, like a test's parameters)."""
 
     def __missing__(self, name):
+        if name.startswith("__") or hasattr(builtins, name):
+            raise KeyError(name)  # builtins come from the evaluator's own builtins
         try:
             value = remote("lookup", name=name)
         except Exception:  # noqa: BLE001 - not in the submission: globals, then builtins
@@ -803,9 +805,9 @@ def run_ok_case(test) -> tuple[bool, str]:
     import numpy as np
     import torch
 
-    glb = {"__name__": "grading_test", "__builtins__": builtins, "np": np, "torch": torch,
-           "math": math}
-    names = _StudentNames()
+    # one mapping as the globals, so comprehensions and lambdas of a case find the names too
+    names = _StudentNames({"__name__": "grading_test", "__builtins__": builtins, "np": np,
+                           "torch": torch, "math": math})
     for example in test["examples"]:
         out = io.StringIO()
 
@@ -817,7 +819,7 @@ def run_ok_case(test) -> tuple[bool, str]:
         sys.stdout, sys.displayhook = out, hook
         error = None
         try:
-            exec(compile(example["source"], "<test>", "single"), glb, names)
+            exec(compile(example["source"], "<test>", "single"), names)
         except (ExecutorGone, TestTimeout):
             raise
         except BaseException as err:  # noqa: BLE001 - compared with an expected traceback below
