@@ -115,7 +115,7 @@ test: ## run every test: lectures under load (one at a time), grading through th
 test-quick: venv ## the fast loop: everything except the slow notebook/grading tests
 	$(PY) -m pytest -n $(JOBS) -m "not slow"
 
-BENCH_FLAGS ?= --limits --build --gpu --d2l --overheads
+BENCH_FLAGS ?= --limits --build --gpu --d2l --overheads --boundary
 bench: ## time/memory of notebooks, grading under limits, build, d2l side by side -> dist/bench/ (WEEKS="01 03" BENCH_FLAGS=... PUBLISH=1)
 	@$(MAKE) --no-print-directory -j$(JOBS) all
 	$(PY) -m autograder.bench $(if $(WEEKS),--weeks $(WEEKS)) $(BENCH_FLAGS) $(if $(PUBLISH),--publish)

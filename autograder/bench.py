@@ -2,7 +2,7 @@
 limits), of the build, and side by side with d2l.
 
     python -m autograder.bench [--weeks 01 03] [--lectures-only | --assignments-only]
-                               [--limits] [--build] [--gpu] [--d2l] [--overheads] [--publish]
+                               [--limits] [--build] [--gpu] [--d2l] [--overheads] [--boundary] [--publish]
 
 Each notebook runs in a fresh kernel (as `make test` runs it) on the CPU (CUDA hidden); the
 peak resident memory of the whole process tree (runner + kernel) is sampled every 50 ms.
@@ -483,6 +483,14 @@ def render(report: dict) -> str:
         out += ["## Fixed costs (each in a fresh process)\n",
                 md_table(["what", "wall s", "peak MB"],
                          [[o["what"], o["seconds"], o["peak_mb"]] for o in report["overheads"]])]
+    if report.get("boundary"):
+        from . import boundary
+
+        out += ["## Split grading: the evaluator/executor boundary (0.5 CPU, 768 MB)\n",
+                "Calls the tests made into the submission's process, the seconds from request to "
+                "answer (student compute included: an upper bound on the crossing), megabytes "
+                "carried, and each process's peak; `cgroup_peak_mb` is both together.\n",
+                boundary.render(report["boundary"])]
     if report.get("d2l"):
         out += ["## Side by side with d2l (time to accuracy, same machine, same run)\n",
                 "Seconds are training time (d2l's own per-epoch validation included, the "
@@ -528,6 +536,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--d2l-time-limit", type=float, default=240.0,
                         help="stop a d2l run after the epoch that passes this many seconds")
     parser.add_argument("--overheads", action="store_true", help="time imports, data loading, kernel start")
+    parser.add_argument("--boundary", action="store_true",
+                        help="the cost of split grading per week: calls, seconds and bytes across the "
+                             "evaluator/executor boundary, both processes' peaks (0.5 CPU, 768 MB)")
     parser.add_argument("--threads", type=int, help="set OMP_NUM_THREADS for every run "
                         "(default: torch's own choice, one thread per core)")
     parser.add_argument("--publish", action="store_true",
@@ -578,6 +589,11 @@ def main(argv: list[str] | None = None) -> int:
         report["build"] = bench_build()
     if args.overheads:
         report["overheads"] = bench_overheads()
+    if args.boundary:
+        from . import boundary
+
+        report["boundary"] = [boundary.measure(slug, limited=True) for slug in slugs
+                              if (config.DIST / "gradescope" / f"{slug}.zip").exists()]
     if args.d2l:
         from . import bench_d2l
 
