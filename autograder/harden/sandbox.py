@@ -28,6 +28,7 @@ import ctypes.util
 import os
 import shutil
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -35,6 +36,7 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
 MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x4000, 0x40000
+MS_RDONLY, MS_REMOUNT, MS_BIND = 0x1, 0x20, 0x1000
 
 _libc = None
 
@@ -233,6 +235,13 @@ def create(name: str, memory_mb: float, max_pids: int = 512) -> Cgroup | None:
 # --------------------------------------------------------------------------- the child's side
 
 
+def _under_tmp(paths: set[str]) -> list[str]:
+    """The outermost of ``paths`` (resolved) that lie under /tmp, which the sandbox covers."""
+    inside = sorted({os.path.realpath(p) for p in paths if p})
+    inside = [p for p in inside if p.startswith("/tmp/") and os.path.isdir(p)]
+    return [p for p in inside if not any(p != q and p.startswith(q + "/") for q in inside)]
+
+
 def preexec(ids: tuple[int, int] | None, cgroup: Cgroup | None, limits: dict,
             private_work: bool, report_fd: int | None = None):
     """The worker's ``preexec_fn``: session, cgroup, namespaces, private tmpfs, rlimits, uid.
@@ -272,8 +281,21 @@ def preexec(ids: tuple[int, int] | None, cgroup: Cgroup | None, limits: dict,
                     mount("none", "/", None, MS_REC | MS_PRIVATE, None)
                     uid, gid = ids
                     opts = f"mode=1777,uid=0,gid=0"
+                    # the interpreter's own folders must stay visible if they live under /tmp
+                    # (a checkout in /tmp: its .grader-venv); held open, bound back read-only
+                    keep = _under_tmp({sys.prefix, sys.base_prefix, sys.exec_prefix,
+                                       os.path.dirname(os.path.realpath(sys.executable))})
+                    held = [(path, os.open(path, os.O_PATH)) for path in keep]
                     # the cwd still names the staged folder after /tmp is covered
                     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={scratch_mb}m,{opts}")
+                    for path, fd in held:
+                        os.makedirs(path, exist_ok=True)
+                        mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC, None)
+                        try:
+                            mount("none", path, None, MS_BIND | MS_REMOUNT | MS_RDONLY, None)
+                        except OSError:
+                            pass
+                        os.close(fd)
                     work = "/tmp/work"
                     shutil.copytree(".", work, symlinks=True)
                     for dirpath, dirnames, filenames in os.walk(work):
