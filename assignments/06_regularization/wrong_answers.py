@@ -14,6 +14,24 @@ def dropout(X, p, training=True, generator=None):
     mask = (torch.rand(X.shape, generator=generator) > p).to(X.dtype)
     return X * mask
 
+# %% q1: correct values, but the mask comes from nn.Dropout (seeded from the generator), which the question forbids
+def dropout(X, p, training=True, generator=None):
+    if not training or p == 0:
+        return X
+    if p == 1:
+        return torch.zeros_like(X)
+    torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
+    return nn.Dropout(p)(X)
+
+# %% q1: correct values, but through torch.dropout, which the question forbids
+def dropout(X, p, training=True, generator=None):
+    if not training or p == 0:
+        return X
+    if p == 1:
+        return torch.zeros_like(X)
+    torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
+    return torch.dropout(X, p, True)
+
 # %% q2: the penalty uses the squared column means instead of the mean squares, (mean x_j)^2 w_j^2
 def expected_dropout_loss(X, y, w, b, p):
     residual = X @ w + b - y
@@ -101,6 +119,17 @@ def max_norm_(net, max_norm):
                 outside = norms > max_norm
                 W.mul_(torch.where(outside, max_norm / norms, torch.ones_like(norms)))
                 count += int(outside.sum())
+    return count
+
+# %% q7: rescales with the forbidden Tensor.renorm_ (one unit per slice along dim 0)
+def max_norm_(net, max_norm):
+    count = 0
+    with torch.no_grad():
+        for layer in net.modules():
+            if isinstance(layer, (nn.Linear, nn.Conv2d)):
+                W = layer.weight
+                count += int((W.reshape(len(W), -1).norm(dim=1) > max_norm).sum())
+                W.renorm_(2, 0, max_norm)
     return count
 
 # %% q8: dropout variance without the 1 / (1 - p) scaling, h^2 p (1 - p)
