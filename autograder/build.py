@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from . import config, leaks, notebooks
+from . import config, leaks, notebooks, overlap
 from .notebooks import NotebookError
 
 
@@ -335,6 +335,11 @@ def build_assignment(slug: str, log=print) -> dict[str, Path]:
     rel = _rel(src)
     original = notebooks.load(src)
     info = _check_assignment(original, rel, slug)
+    reasked = overlap.find_overlaps(slug)
+    if reasked:
+        raise notebooks.NotebookError(
+            f"{rel}: {len(reasked)} solution line(s) re-ask a lecture:\n  " + "\n  ".join(reasked),
+            reasked)
     nb = notebooks.ensure_generated_cells(_otter_source(original, info), slug)
     nb = notebooks.clean(notebooks.render(nb, "assignment", slug, rel))
     otter_cfg, datasets = assignment_config(slug, info["config"])
