@@ -13,6 +13,21 @@ def pairwise_sq_dists(X, Y):
     Y_sq = (Y**2).sum(dim=1, keepdim=True)
     return (X_sq + Y_sq - 2 * X @ Y.T).clamp_min(0)
 
+# %% q1: centres X and Y in place on their joint mean (to cut round-off), which changes the caller's tensors
+def pairwise_sq_dists(X, Y):
+    mu = torch.cat([X, Y]).mean(dim=0)
+    X -= mu
+    Y -= mu
+    X_sq = (X**2).sum(dim=1, keepdim=True)
+    Y_sq = (Y**2).sum(dim=1)
+    return (X_sq + Y_sq - 2 * X @ Y.T).clamp_min(0)
+
+# %% q2: standardises in place, so the caller's X is overwritten
+def standardize(X):
+    X -= X.mean(dim=0, keepdim=True)
+    X /= X.std(dim=0, unbiased=False, keepdim=True)
+    return X
+
 # %% q2: reduces over rows (dim=1) instead of columns
 def standardize(X):
     return (X - X.mean(dim=1, keepdim=True)) / X.std(dim=1, unbiased=False, keepdim=True)
@@ -48,6 +63,15 @@ def gradient_descent(f, x0, lr, num_steps):
         with torch.no_grad():
             x -= lr * x.grad
     return x.detach()
+
+# %% q6: updates x0 itself (no copy) and returns x still attached to autograd
+def gradient_descent(f, x0, lr, num_steps):
+    x = x0.requires_grad_(True)
+    for _ in range(num_steps):
+        (grad,) = torch.autograd.grad(f(x), x)
+        with torch.no_grad():
+            x -= lr * grad
+    return x
 
 # %% q7: tanh overwrites .grad instead of adding, and backward skips the topological sort
 class Value(Value):
