@@ -49,6 +49,41 @@ def conv2d_backward(X, W, grad_Y, stride=1, padding=0):
     grad_X = padded[:, :, 2 * p_r : 2 * p_r + rows, 2 * p_c : 2 * p_c + cols]
     return grad_X, grad_W, grad_b
 
+# %% q2: the library's own backward helpers, torch.nn.grad.conv2d_input and conv2d_weight
+def conv2d_backward(X, W, grad_Y, stride=1, padding=0):
+    grad_X = torch.nn.grad.conv2d_input(X.shape, W, grad_Y, stride=stride, padding=padding)
+    grad_W = torch.nn.grad.conv2d_weight(X, W.shape, grad_Y, stride=stride, padding=padding)
+    return grad_X, grad_W, grad_Y.sum(dim=(0, 2, 3))
+
+# %% q2: autograd through F.conv2d instead of the chain rule by hand
+def conv2d_backward(X, W, grad_Y, stride=1, padding=0):
+    X_leaf = X.detach().clone().requires_grad_(True)
+    W_leaf = W.detach().clone().requires_grad_(True)
+    b_leaf = torch.zeros(W.shape[0], dtype=X.dtype, requires_grad=True)
+    Y = F.conv2d(X_leaf, W_leaf, b_leaf, stride=stride, padding=padding)
+    return torch.autograd.grad(Y, (X_leaf, W_leaf, b_leaf), grad_Y)
+
+# %% q2: the input gradient as F.conv_transpose2d (right, but the question asks for it by hand)
+def conv2d_backward(X, W, grad_Y, stride=1, padding=0):
+    (s_r, s_c), (p_r, p_c) = pair(stride), pair(padding)
+    rows, cols = X.shape[2:]
+    k_r, k_c = W.shape[2:]
+    unread = ((rows + 2 * p_r - k_r) % s_r, (cols + 2 * p_c - k_c) % s_c)
+    grad_X = F.conv_transpose2d(grad_Y, W, None, stride, padding, unread)
+    windows = F.unfold(X, W.shape[2:], padding=padding, stride=stride)
+    grad_W = torch.einsum("nol,nkl->ok", grad_Y.flatten(2), windows).reshape(W.shape)
+    return grad_X, grad_W, grad_Y.sum(dim=(0, 2, 3))
+
+# %% q2: Tensor.backward through a hand-written im2col forward pass
+def conv2d_backward(X, W, grad_Y, stride=1, padding=0):
+    X_leaf = X.detach().clone().requires_grad_(True)
+    W_leaf = W.detach().clone().requires_grad_(True)
+    b_leaf = torch.zeros(W.shape[0], dtype=X.dtype, requires_grad=True)
+    windows = F.unfold(X_leaf, W.shape[2:], padding=padding, stride=stride)
+    Y = torch.einsum("ok,nkl->nol", W_leaf.flatten(1), windows) + b_leaf[:, None]
+    Y.backward(grad_Y.flatten(2))
+    return X_leaf.grad, W_leaf.grad, b_leaf.grad
+
 # %% q3: stamps the flipped filter (mixing up convolution and cross-correlation)
 def conv_transpose2d(X, W, b=None, stride=1, padding=0, output_padding=0):
     s_r, s_c = pair(stride)
@@ -83,6 +118,42 @@ def conv_transpose2d(X, W, b=None, stride=1, padding=0, output_padding=0):
         out = out + b[None, :, None, None]
     return out
 
+# %% q3: F.conv_transpose2d itself
+def conv_transpose2d(X, W, b=None, stride=1, padding=0, output_padding=0):
+    return F.conv_transpose2d(X, W, b, stride, padding, output_padding)
+
+# %% q3: F.fold of the stamped columns (question 2's route, forbidden here)
+def conv_transpose2d(X, W, b=None, stride=1, padding=0, output_padding=0):
+    (s_r, s_c), (p_r, p_c), (q_r, q_c) = pair(stride), pair(padding), pair(output_padding)
+    num, _, rows, cols = X.shape
+    _, filters, k_r, k_c = W.shape
+    size = ((rows - 1) * s_r - 2 * p_r + k_r + q_r, (cols - 1) * s_c - 2 * p_c + k_c + q_c)
+    columns = torch.einsum("cok,ncl->nokl", W.flatten(2), X.flatten(2)).flatten(1, 2)
+    out = F.fold(columns, size, (k_r, k_c), padding=padding, stride=stride)
+    return out if b is None else out + b[None, :, None, None]
+
+# %% q3: F.conv2d on the zero-stuffed input with the flipped, transposed kernel
+def conv_transpose2d(X, W, b=None, stride=1, padding=0, output_padding=0):
+    (s_r, s_c), (p_r, p_c), (q_r, q_c) = pair(stride), pair(padding), pair(output_padding)
+    num, chans, rows, cols = X.shape
+    k_r, k_c = W.shape[2:]
+    stuffed = torch.zeros(num, chans, (rows - 1) * s_r + 1, (cols - 1) * s_c + 1, dtype=X.dtype)
+    stuffed[:, :, ::s_r, ::s_c] = X
+    stuffed = F.pad(stuffed, (k_c - 1 - p_c, k_c - 1 - p_c + q_c, k_r - 1 - p_r, k_r - 1 - p_r + q_r))
+    return F.conv2d(stuffed, W.flip(2, 3).transpose(0, 1), b)
+
+# %% q3: autograd.grad of a hand-written convolution with respect to its input
+def conv_transpose2d(X, W, b=None, stride=1, padding=0, output_padding=0):
+    (s_r, s_c), (p_r, p_c), (q_r, q_c) = pair(stride), pair(padding), pair(output_padding)
+    num, _, rows, cols = X.shape
+    _, filters, k_r, k_c = W.shape
+    size = ((rows - 1) * s_r - 2 * p_r + k_r + q_r, (cols - 1) * s_c - 2 * p_c + k_c + q_c)
+    Z = torch.zeros(num, filters, *size, dtype=X.dtype, requires_grad=True)
+    windows = F.unfold(Z, (k_r, k_c), padding=padding, stride=stride)
+    Y = torch.einsum("ck,nkl->ncl", W.flatten(1), windows)  # the convolution this layer transposes
+    (out,) = torch.autograd.grad(Y, Z, X.flatten(2))
+    return out if b is None else out + b[None, :, None, None]
+
 # %% q4: depthwise channel q reads input channel q % c_in instead of q // m (wrong groups order)
 def depthwise_separable_conv2d(X, W_depth, W_point, b=None, stride=1, padding=0):
     (s_r, s_c), (p_r, p_c) = pair(stride), pair(padding)
@@ -96,6 +167,11 @@ def depthwise_separable_conv2d(X, W_depth, W_point, b=None, stride=1, padding=0)
     if b is not None:
         out = out + b[:, None]
     return out.unflatten(2, (rows_out, cols_out))
+
+# %% q4: F.conv2d with groups=c_in, then a 1x1 F.conv2d (right values, but not from scratch)
+def depthwise_separable_conv2d(X, W_depth, W_point, b=None, stride=1, padding=0):
+    depth = F.conv2d(X, W_depth, None, stride, padding, groups=X.shape[1])
+    return F.conv2d(depth, W_point, b)
 
 # %% q5: convolutions keep their bias although batch norm follows them (c1 + c2 extra parameters)
 class SmallCNN(nn.Module):
