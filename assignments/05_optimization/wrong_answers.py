@@ -365,7 +365,7 @@ class RMSProp(torch.optim.Optimizer):
                 else:
                     p.add_(p.grad / r, alpha=-group["lr"])
 
-# %% q3: keeps the learning rate given to __init__ (self.lr), so a scheduler's changes are ignored
+# %% q3: keeps the learning rate given to __init__ (self.lr), ignoring each group's (and a scheduler's) lr
 class AdamW(torch.optim.Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
                  amsgrad=False):
@@ -421,3 +421,28 @@ def activation_stds(X, weights, act):
         h = act(h @ W.T)
         stds.append(h.std())
     return stds
+
+# %% q1: subclasses torch.optim.SGD, whose step runs torch.optim.sgd.sgd, which the prompt forbids
+class Momentum(torch.optim.SGD):
+    def __init__(self, params, lr, momentum=0.9, nesterov=False, weight_decay=0.0):
+        super().__init__(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+
+# %% q2: subclasses torch.optim.RMSprop, whose step runs torch.optim.rmsprop.rmsprop, which the prompt forbids
+class RMSProp(torch.optim.RMSprop):
+    def __init__(self, params, lr=0.01, alpha=0.99, eps=1e-8, momentum=0.0, centered=False):
+        super().__init__(params, lr=lr, alpha=alpha, eps=eps, momentum=momentum, centered=centered)
+
+# %% q3: subclasses torch.optim.AdamW, whose step runs torch.optim.adam.adam, which the prompt forbids
+class AdamW(torch.optim.AdamW):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+
+# %% q6: fills the weights with torch.nn.init's xavier_uniform_ and kaiming_uniform_, which the prompt forbids
+def xavier_uniform(fan_out, fan_in, gain=1.0, generator=None):
+    return torch.nn.init.xavier_uniform_(torch.empty(fan_out, fan_in), gain=gain, generator=generator)
+
+
+def he_uniform(fan_out, fan_in, mode="fan_in", generator=None):
+    return torch.nn.init.kaiming_uniform_(torch.empty(fan_out, fan_in), mode=mode, nonlinearity="relu",
+                                          generator=generator)
