@@ -168,3 +168,78 @@ answers = {"a": 0.5, "b": 784 * 256 + 256 * 128 + 128 * 10, "c": "C", "d": 0.5**
 
 # %% q8: takes sigmoid's own maximum slope 1/4, ignoring the factor 2 inside
 answers = {"a": 0.25, "b": 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10, "c": "C", "d": 0.5**6}
+
+# %% q1: softplus' as exp(x) / (1 + exp(x)), which is inf / inf = nan once exp overflows
+def activation_grad(name, x):
+    if name == "leaky_relu":
+        return torch.where(x > 0, torch.ones_like(x), torch.full_like(x, 0.1))
+    if name == "softplus":
+        return torch.exp(x) / (1 + torch.exp(x))
+    c = math.sqrt(2 / math.pi)
+    t = torch.tanh(c * (x + 0.044715 * x**3))
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t**2) * c * (1 + 3 * 0.044715 * x**2)
+
+# %% q3: softmax written as exp(O) / sum(exp(O)) without subtracting the row maximum (overflows)
+def mlp_backward(X, y, O, cache, params, weight_decay):
+    slope = lambda Z: torch.where(Z > 0, torch.ones_like(Z), torch.full_like(Z, 0.1))
+    E = torch.exp(O)
+    G = (E / E.sum(dim=1, keepdim=True) - F.one_hot(y, O.shape[1]).to(O.dtype)) / len(y)
+    grads = {"W3": G.T @ cache["H2"] + weight_decay * params["W3"], "b3": G.sum(dim=0)}
+    G = (G @ params["W3"]) * slope(cache["Z2"])
+    grads["W2"], grads["b2"] = G.T @ cache["H1"] + weight_decay * params["W2"], G.sum(dim=0)
+    G = (G @ params["W2"]) * slope(cache["Z1"])
+    grads["W1"], grads["b1"] = G.T @ X + weight_decay * params["W1"], G.sum(dim=0)
+    return grads
+
+# %% q4: differentiates the caller's own tensors (requires_grad_ on params), leaving .grad on them
+def autograd_grads(X, y, params, weight_decay):
+    for p in params.values():
+        p.requires_grad_(True)
+    H1 = F.leaky_relu(F.linear(X, params["W1"], params["b1"]), 0.1)
+    H2 = F.leaky_relu(F.linear(H1, params["W2"], params["b2"]), 0.1)
+    loss = F.cross_entropy(F.linear(H2, params["W3"], params["b3"]), y)
+    (loss + weight_decay / 2 * sum((params[k] ** 2).sum() for k in ("W1", "W2", "W3"))).backward()
+    return {k: p.grad.clone() for k, p in params.items()}
+
+# %% q6: looks only at the top-level children (for m in net), missing Linear layers inside nested modules
+def grad_weight_ratios(net, X, y):
+    weights = [m.weight for m in net.children() if isinstance(m, nn.Linear)]
+    grads = torch.autograd.grad(F.cross_entropy(net(X), y), weights)
+    return torch.stack([g.norm() / w.norm() for g, w in zip(grads, weights)]).detach()
+
+# %% q6: returns the ratios still attached to the graph (requires_grad), which matplotlib cannot plot
+def grad_weight_ratios(net, X, y):
+    weights = [m.weight for m in net.modules() if isinstance(m, nn.Linear)]
+    grads = torch.autograd.grad(F.cross_entropy(net(X), y), weights)
+    return torch.stack([g.norm() / w.norm() for g, w in zip(grads, weights)])
+
+# %% q7: draws one random order before the epochs and reuses it in every epoch
+def train_mlp(X, y, num_hiddens, num_epochs, lr, weight_decay, batch_size, generator):
+    net = nn.Sequential(nn.Flatten(), nn.Linear(X[0].numel(), num_hiddens), nn.LeakyReLU(0.1),
+                        nn.Linear(num_hiddens, num_hiddens), nn.LeakyReLU(0.1), nn.Linear(num_hiddens, 10))
+    optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+    idx = torch.randperm(len(X), generator=generator)
+    for _ in range(num_epochs):
+        for start in range(0, len(X), batch_size):
+            batch = idx[start : start + batch_size]
+            optimizer.zero_grad()
+            F.cross_entropy(net(X[batch]), y[batch]).backward()
+            optimizer.step()
+    return net
+
+# %% q1: lets autograd differentiate (torch.autograd.grad), which the prompt forbids
+def activation_grad(name, x):
+    f = {"leaky_relu": lambda t: F.leaky_relu(t, 0.1), "softplus": F.softplus,
+         "gelu_tanh": lambda t: F.gelu(t, approximate="tanh")}[name]
+    xr = x.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(f(xr).sum(), xr)
+    return grad
+
+# %% q3: rebuilds the forward pass on copies and calls .backward(), which the prompt forbids
+def mlp_backward(X, y, O, cache, params, weight_decay):
+    leaves = {k: p.detach().clone().requires_grad_(True) for k, p in params.items()}
+    H = F.leaky_relu(F.linear(X, leaves["W1"], leaves["b1"]), 0.1)
+    H = F.leaky_relu(F.linear(H, leaves["W2"], leaves["b2"]), 0.1)
+    loss = F.cross_entropy(F.linear(H, leaves["W3"], leaves["b3"]), y)
+    (loss + weight_decay / 2 * sum((leaves[k] ** 2).sum() for k in ("W1", "W2", "W3"))).backward()
+    return {k: v.grad for k, v in leaves.items()}

@@ -316,3 +316,133 @@ def activation_stds(X, weights, act):
 
 # %% q8: takes 1 / lambda_max (the best rate for the steep direction) as the largest stable rate
 reasoning_answers = {"max_lr": 0.125, "momentum_gain": 20.0, "adam_first_step": 1.0, "relu_gain": 0.8}
+
+# %% q1: adds the weight decay into p.grad in place (p.grad.add_), so .grad no longer holds the gradient
+class Momentum(torch.optim.Optimizer):
+    def __init__(self, params, lr, momentum=0.9, nesterov=False, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov,
+                                      weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad.add_(p, alpha=group["weight_decay"])
+                state = self.state[p]
+                if "v" not in state:
+                    state["v"] = torch.zeros_like(p)
+                v = state["v"].mul_(group["momentum"]).add_(g)
+                d = g + group["momentum"] * v if group["nesterov"] else v
+                p.add_(d, alpha=-group["lr"])
+
+# %% q2: forgets to square the gradient in s, which can turn negative and make the root nan
+class RMSProp(torch.optim.Optimizer):
+    def __init__(self, params, lr=0.01, alpha=0.99, eps=1e-8, momentum=0.0, centered=False):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, momentum=momentum,
+                                      centered=centered))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            alpha = group["alpha"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                st = self.state[p]
+                if not st:
+                    st["s"], st["gbar"], st["b"] = torch.zeros_like(p), torch.zeros_like(p), torch.zeros_like(p)
+                st["s"].mul_(alpha).add_(p.grad, alpha=1 - alpha)
+                if group["centered"]:
+                    st["gbar"].mul_(alpha).add_(p.grad, alpha=1 - alpha)
+                    r = (st["s"] - st["gbar"] ** 2).sqrt() + group["eps"]
+                else:
+                    r = st["s"].sqrt() + group["eps"]
+                if group["momentum"] > 0:
+                    st["b"].mul_(group["momentum"]).add_(p.grad / r)
+                    p.add_(st["b"], alpha=-group["lr"])
+                else:
+                    p.add_(p.grad / r, alpha=-group["lr"])
+
+# %% q3: keeps the learning rate given to __init__ (self.lr), ignoring each group's (and a scheduler's) lr
+class AdamW(torch.optim.Optimizer):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad))
+        self.lr = lr
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            lr = self.lr
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                st = self.state[p]
+                if not st:
+                    st["t"], st["m"], st["v"], st["vmax"] = 0, torch.zeros_like(p), torch.zeros_like(p), torch.zeros_like(p)
+                st["t"] += 1
+                p.mul_(1 - lr * group["weight_decay"])
+                st["m"].mul_(b1).add_(p.grad, alpha=1 - b1)
+                st["v"].mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+                v = st["v"]
+                if group["amsgrad"]:
+                    torch.maximum(st["vmax"], v, out=st["vmax"])
+                    v = st["vmax"]
+                denom = (v / (1 - b2 ** st["t"])).sqrt() + group["eps"]
+                p.addcdiv_(st["m"] / (1 - b1 ** st["t"]), denom, value=-lr)
+
+# %% q5: records the loss tensors themselves instead of loss.item()
+def train_loop(net, optimizer, scheduler, loss_fn, X, y, num_epochs, batch_size, generator,
+               accum_steps=1):
+    losses = []
+    num_batches = math.ceil(len(X) / batch_size)
+    for _ in range(num_epochs):
+        optimizer.zero_grad()
+        for i, (Xb, yb) in enumerate(train.batches(X, y, batch_size, generator=generator), start=1):
+            loss = loss_fn(net(Xb), yb)
+            losses.append(loss.detach())
+            (loss / accum_steps).backward()
+            if i % accum_steps == 0 or i == num_batches:
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                optimizer.zero_grad()
+    return losses
+
+# %% q7: returns the 0-d std tensors instead of Python floats
+@torch.no_grad()
+def activation_stds(X, weights, act):
+    h, stds = X, []
+    for W in weights:
+        h = act(h @ W.T)
+        stds.append(h.std())
+    return stds
+
+# %% q1: subclasses torch.optim.SGD, whose step runs torch.optim.sgd.sgd, which the prompt forbids
+class Momentum(torch.optim.SGD):
+    def __init__(self, params, lr, momentum=0.9, nesterov=False, weight_decay=0.0):
+        super().__init__(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+
+# %% q2: subclasses torch.optim.RMSprop, whose step runs torch.optim.rmsprop.rmsprop, which the prompt forbids
+class RMSProp(torch.optim.RMSprop):
+    def __init__(self, params, lr=0.01, alpha=0.99, eps=1e-8, momentum=0.0, centered=False):
+        super().__init__(params, lr=lr, alpha=alpha, eps=eps, momentum=momentum, centered=centered)
+
+# %% q3: subclasses torch.optim.AdamW, whose step runs torch.optim.adam.adam, which the prompt forbids
+class AdamW(torch.optim.AdamW):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+
+# %% q6: fills the weights with torch.nn.init's xavier_uniform_ and kaiming_uniform_, which the prompt forbids
+def xavier_uniform(fan_out, fan_in, gain=1.0, generator=None):
+    return torch.nn.init.xavier_uniform_(torch.empty(fan_out, fan_in), gain=gain, generator=generator)
+
+
+def he_uniform(fan_out, fan_in, mode="fan_in", generator=None):
+    return torch.nn.init.kaiming_uniform_(torch.empty(fan_out, fan_in), mode=mode, nonlinearity="relu",
+                                          generator=generator)
