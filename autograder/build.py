@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from . import config, leaks, notebooks
+from . import config, leaks, notebooks, overlap
 from .notebooks import NotebookError
 
 
@@ -255,6 +255,7 @@ def _otter_source(nb: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
             qcfg = notebooks._yaml_after_first_line(cell, "")
             if not qcfg.get("manual"):
                 qcfg.pop("points", None)
+            qcfg.pop("forbidden", None)  # the hardened grader's, not Otter's (harden.json)
             cell["source"] = "# BEGIN QUESTION\n" + yaml.safe_dump(qcfg, sort_keys=False)
         t = by_cell.get(i)
         if t is None:
@@ -334,6 +335,11 @@ def build_assignment(slug: str, log=print) -> dict[str, Path]:
     rel = _rel(src)
     original = notebooks.load(src)
     info = _check_assignment(original, rel, slug)
+    reasked = overlap.find_overlaps(slug)
+    if reasked:
+        raise notebooks.NotebookError(
+            f"{rel}: {len(reasked)} solution line(s) re-ask a lecture:\n  " + "\n  ".join(reasked),
+            reasked)
     nb = notebooks.ensure_generated_cells(_otter_source(original, info), slug)
     nb = notebooks.clean(notebooks.render(nb, "assignment", slug, rel))
     otter_cfg, datasets = assignment_config(slug, info["config"])
@@ -411,8 +417,11 @@ def build_assignment(slug: str, log=print) -> dict[str, Path]:
                        student / f"{slug}.ipynb")
 
         solution = out / "autograder"
+        forbidden = {name: q["config"]["forbidden"] for name, q in info["questions"].items()
+                     if q["config"].get("forbidden")}
         harden_zip(zip_path, stage / f"{slug}.zip", slug, info["config"].get("limits") or {},
-                   manual=manual, overrides={n: full for n, (full, _) in ok_files.items()})
+                   manual=manual, overrides={n: full for n, (full, _) in ok_files.items()},
+                   forbidden=forbidden)
         zip_path.unlink()  # Otter's stock, timestamped zip: never upload it (no hardened grader)
         for generated_file in ("dlcourse", "data", "requirements.txt", "environment.yml",
                                "otter_config.json", "run_autograder", "run_otter.py", "setup.sh"):
@@ -497,14 +506,17 @@ OTTER_ONLY = ("run_autograder", "run_otter.py", "setup.sh", "environment.yml", "
 
 def harden_zip(otter_zip: Path, dest: Path, slug: str, limits: dict[str, Any],
                manual: list[dict[str, Any]] | None = None,
-               overrides: dict[str, str] | None = None) -> None:
+               overrides: dict[str, str] | None = None,
+               forbidden: dict[str, list[str]] | None = None) -> None:
     """Repackage Otter's zip around the hardened grader (see autograder/README.md).
 
     Kept from Otter: ``tests/`` (hidden and public, Otter's format) and ``files/`` (support
     files).  Added: ``harden/`` (judge, worker, an inert ``otter`` stand-in), ``harden.json``
     (assignment name and limits), our ``run_autograder``, a lean ``setup.sh`` and the grading
     ``requirements.txt``. ``manual`` (questions graded by hand) goes into ``harden.json``;
-    ``overrides`` replaces members (the OK-format test files the build writes itself).
+    ``overrides`` replaces members (the OK-format test files the build writes itself);
+    ``forbidden`` (question -> torch functions its answer must not call) goes into
+    ``harden.json``, out of the students' sight.
     """
     import zipfile
 
@@ -513,6 +525,8 @@ def harden_zip(otter_zip: Path, dest: Path, slug: str, limits: dict[str, Any],
                    "python": config.course().get("grading_python", "3.12")}
     if manual:
         config_json["manual"] = manual
+    if forbidden:
+        config_json["forbidden"] = forbidden
     with zipfile.ZipFile(otter_zip) as src, \
             zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED) as out:
         for info in src.infolist():

@@ -215,6 +215,39 @@ UNSUPPORTED_QUESTION_KEYS = {
 }
 
 
+def forbidden_problems(names: Any) -> list[str]:
+    """What is wrong with a question's ``forbidden:`` list (dotted names of torch functions a
+    from-scratch answer must not call, enforced by the grader while the answer runs)."""
+    if not isinstance(names, list) or not names or \
+            not all(isinstance(n, str) and n.strip() for n in names):
+        return ["`forbidden:` must be a non-empty list of dotted names, e.g. "
+                "[torch.softmax, torch.nn.functional.softmax, torch.Tensor.softmax]"]
+    import importlib
+
+    problems = []
+    for name in names:
+        parts = name.split(".")
+        if parts[0] != "torch":
+            problems.append(f"`forbidden:` {name!r}: only torch functions can be forbidden")
+            continue
+        obj = None
+        for i in range(len(parts), 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:i]))
+            except ImportError:
+                continue
+            try:
+                for attr in parts[i:]:
+                    obj = getattr(obj, attr)
+            except AttributeError:
+                obj = None
+            break
+        if obj is None or not callable(obj) or isinstance(obj, type):
+            problems.append(f"`forbidden:` {name!r} is not a torch function (classes such as "
+                            "nn.Conv2d cannot be forbidden: name the functional they call)")
+    return problems
+
+
 def check_otter_blocks(nb: dict[str, Any], path: Path | str) -> dict[str, Any]:
     """Check an ``otter assign`` source notebook; return a summary of its questions.
 
@@ -264,6 +297,9 @@ def check_otter_blocks(nb: dict[str, Any], path: Path | str) -> dict[str, Any]:
                 for key, fix in UNSUPPORTED_QUESTION_KEYS.items():
                     if qcfg.get(key):
                         problems.append(f"{where}: question {name!r}: {fix}")
+                if "forbidden" in qcfg:
+                    problems += [f"{where}: question {name!r}: {fix}"
+                                 for fix in forbidden_problems(qcfg["forbidden"])]
                 open_question = (i, qcfg)
                 questions[name] = {"config": qcfg, "cell": i, "tests": [], "solution_cells": [],
                                    "manual": bool(qcfg.get("manual")), "where": where}

@@ -92,7 +92,8 @@ def test_zip_holds_hidden_tests_and_release_does_not(slug):
         harden = json.loads(zf.read("harden.json"))
         names = zf.namelist()
         for needed in ("run_autograder", "setup.sh", "requirements.txt", "harden/judge.py",
-                       "harden/worker.py", "harden/otter_stub/otter/__init__.py"):
+                       "harden/executor.py", "harden/evaluator.py",
+                       "harden/otter_stub/otter/__init__.py"):
             assert needed in names, f"{needed} is missing from the zip"
         assert not any(n.endswith((".ipynb", ".OTTER_LOG")) for n in names), "no solution in the zip"
     released = "\n".join(p.read_text() for p in (paths["student"] / "tests").glob("*.py"))

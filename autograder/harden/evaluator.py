@@ -3,7 +3,7 @@
 The judge starts this file as its own unprivileged uid (not the executor's), in its own
 session, with two channels:
 
-* to the judge: the same JSON lines as the single-process worker (``worker.py``): stdin
+* to the judge: JSON lines: stdin
   brings ``{"cells", "skip", "cell_timeout", "seed"}`` then test batches; events go to
   ``$HARDEN_STATUS_FD``.  Only this process talks to the judge about tests;
 * to the executor (``executor.py``, the student's process): request/answer frames
@@ -502,9 +502,17 @@ def remote(op: str, **fields):
         msg[k] = enc(v) if k in ("obj", "args", "kwargs", "value", "grad") else v
     msg["sync"] = pre_sync(call, enc)
     msg["timeout"] = CURRENT["timeout"]
+    if op == "call" and CURRENT.get("forbid"):
+        msg["forbid"] = CURRENT["forbid"]
     reply, bufs = request(msg, enc.bufs)
     dec = codec.Decoder(bufs, decode_out)
     changed = apply_sync(reply.get("sync") or [], dec)
+    hits = reply.get("forbidden")
+    if op == "call" and CURRENT.get("forbid") and hits:
+        names = sorted({str(h)[:80] for h in hits if str(h) in CURRENT["forbid"]}) or \
+            ["a function this question forbids"]
+        CURRENT["hits"].update(names)
+        raise ForbiddenCall(_forbidden_message(names, "called"))
     if reply.get("error"):
         name, text = (list(reply["error"]) + ["", ""])[:2]
         exc = _BUILTIN_EXC.get(str(name), RemoteError)
@@ -594,7 +602,96 @@ class _Lazy:
 
 
 _RemoteGrad = _Lazy()
-CURRENT = {"timeout": 60.0}
+CURRENT = {"timeout": 60.0, "forbid": [], "hits": set()}
+CELLS: list[str] = []  # the submission's code cells (sources only: never run here)
+
+
+class ForbiddenCall(AssertionError):
+    """The answer called a library function its question asks the student to write by hand."""
+
+
+def _forbidden_message(names, how) -> str:
+    return (f"this question asks for it from scratch, but your answer {how} "
+            f"{', '.join(names)}: write it with basic tensor operations instead")
+
+
+# What an answer may not touch while a from-scratch question is graded: the machinery that
+# would let it switch off the executor's watch over library calls.
+_TAMPER = {"_C", "overrides", "_python_dispatch", "TorchFunctionMode", "TorchDispatchMode",
+           "__torch_function__", "__torch_dispatch__", "_disable_torch_function",
+           "DisableTorchFunction", "DisableTorchFunctionSubclass", "_pop_mode", "_push_mode"}
+
+
+def static_forbidden(cells, params, names) -> list[str]:
+    """Trusted half of the from-scratch rule: read (never run) the submission's code and list
+    the forbidden functions the answer *refers to*, and any reach into torch's dispatch machinery.
+
+    The answer is every function or class the test asks for by name (``params``) and, from
+    there, every function or class of the notebook its code names.  A forbidden function is
+    referred to as an attribute (``F.softmax``, ``O.softmax``), as a name imported or assigned
+    from torch (``from torch import softmax as s``), or as a string (``getattr(F, "softmax")``).
+    The executor's dynamic watch (``executor.ForbidWatch``) catches the calls this cannot see;
+    this catches an executor that was told to look away.
+    """
+    leaves = {}
+    for n in names:
+        leaves.setdefault(n.rsplit(".", 1)[-1], n)
+    defs, aliases, tamper = {}, {}, set()
+    for src in cells:
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                defs[node.name] = node
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "torch":
+                for a in node.names:
+                    if a.name in leaves:
+                        aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+                    if a.name in _TAMPER or (node.module or "").split(".")[1:2] in (["_C"], ["overrides"]):
+                        tamper.add(f"torch.{node.module.split('.', 1)[-1]}.{a.name}")
+            elif isinstance(node, ast.Import):
+                for a in node.names:
+                    if set(a.name.split(".")) & _TAMPER:
+                        tamper.add(a.name)
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Attribute) and \
+                    node.value.attr in leaves:
+                for t in node.targets:
+                    if isinstance(t, ast.Name):
+                        aliases[t.id] = ast.unparse(node.value)[:60]
+            elif isinstance(node, ast.Attribute) and node.attr in _TAMPER:
+                tamper.add(ast.unparse(node)[:60])
+            if isinstance(node, (ast.Assign, ast.AugAssign, ast.Delete)):
+                for t in getattr(node, "targets", None) or [getattr(node, "target", None)]:
+                    if isinstance(t, ast.Attribute) and t.attr in leaves:
+                        tamper.add(f"{ast.unparse(t)[:60]} = ...")
+    found = set()
+    seen, todo = set(), [p for p in params if p in defs]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for node in ast.walk(defs[name]):
+            if isinstance(node, ast.Attribute) and node.attr in leaves:
+                found.add(ast.unparse(node)[:60])
+            elif isinstance(node, ast.Name):
+                if node.id in aliases:
+                    found.add(f"{node.id} ({aliases[node.id]})")
+                if node.id in defs and node.id not in seen:
+                    todo.append(node.id)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                    node.value in leaves:
+                found.add(f"{node.value!r} (by name)")
+    problems = []
+    if found:
+        problems.append(_forbidden_message(sorted(found), "refers to"))
+    if tamper:
+        problems.append("the notebook reaches into torch's dispatch machinery ("
+                        f"{', '.join(sorted(tamper)[:3])}), which a question asked from scratch "
+                        "does not allow")
+    return problems
 
 
 # --------------------------------------------------------------------------- proxies
@@ -760,6 +857,9 @@ def run_notebook(job):
     import time
 
     skip = set(job.get("skip", []))
+    CELLS[:] = [str(c) for c in job["cells"]]
+    if job.get("forbidden"):  # resolved before any student code can rebind them
+        request({"op": "forbid_prepare", "names": [str(n) for n in job["forbidden"]]})
     request({"op": "seed", "seed": job.get("seed", 42)})
     for i, source in enumerate(job["cells"]):
         if i in skip:
@@ -846,6 +946,8 @@ def run_tests(batch):
         seed = batch.get("seed", 42)
         _seed(seed)
         CURRENT["timeout"] = float(test["timeout"])
+        CURRENT["forbid"] = [str(n) for n in test.get("forbidden") or []]
+        CURRENT["hits"] = set()
         M.__init__()  # each test starts with no mirrors and no handles, on both sides
         try:
             request({"op": "reset"})
@@ -856,9 +958,16 @@ def run_tests(batch):
                     passed, message = run_ok_case(test)
                 finally:
                     signal.setitimer(signal.ITIMER_REAL, 0)
+                if CURRENT["hits"]:
+                    passed = False
+                    message = _forbidden_message(sorted(CURRENT["hits"]), "called")
                 emit(event="test", id=test["id"], passed=passed, message=message[:2000],
                      nonce=batch["nonce"])
                 continue
+            if CURRENT["forbid"]:
+                problems = static_forbidden(CELLS, test["params"], CURRENT["forbid"])
+                if problems:
+                    raise ForbiddenCall("; ".join(problems))
             TEST_SOURCE["text"] = test["source"]
             ns = {"__name__": "grading_test", "__builtins__": builtins}
             exec(compile(test["source"], "<test>", "exec"), ns)
@@ -869,6 +978,8 @@ def run_tests(batch):
                 fn(*args)
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
+            if CURRENT["hits"]:  # raised inside the test, and the test caught it
+                raise ForbiddenCall(_forbidden_message(sorted(CURRENT["hits"]), "called"))
             passed = True
         except ExecutorGone:
             raise

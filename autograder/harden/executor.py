@@ -470,6 +470,56 @@ def run_cell(msg):
     return {"state": state, "detail": detail}
 
 
+_WATCH_CLASS = []
+_FORBID_OBJECTS = {}  # name -> the library object, resolved before the notebook ran
+
+
+def forbid_watch(names):
+    """A torch function mode that records which of ``names`` (dotted torch functions) are
+    called while it is active, by any route: ``torch.softmax``, ``F.softmax``, ``x.softmax``, an
+    alias taken before grading, a module's forward.  Plain-Python library functions that torch
+    cannot intercept (``clip_grad_norm_``) are found on the Python stack of any torch call they
+    make.  Calls proceed (the evaluator fails the test); only the record matters."""
+    if not _WATCH_CLASS:
+        from torch.overrides import TorchFunctionMode
+
+        class ForbidWatch(TorchFunctionMode):
+            def __init__(self, targets, codes):
+                super().__init__()
+                self.targets, self.codes, self.hits = targets, codes, set()
+
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                try:
+                    hit = self.targets.get(func)
+                except TypeError:
+                    hit = None
+                if hit:
+                    self.hits.add(hit)
+                if self.codes:
+                    frame, depth = sys._getframe(1), 0
+                    while frame is not None and depth < 40:
+                        if frame.f_code in self.codes:
+                            self.hits.add(self.codes[frame.f_code])
+                        frame, depth = frame.f_back, depth + 1
+                return func(*args, **(kwargs or {}))
+
+        _WATCH_CLASS.append(ForbidWatch)
+    targets, codes = {}, {}
+    for name in names:
+        name = str(name)
+        obj = _FORBID_OBJECTS.get(name)
+        if obj is None:
+            continue
+        try:
+            targets[obj] = name
+        except TypeError:
+            pass
+        code = getattr(obj, "__code__", None)
+        if code is not None:
+            codes[code] = name
+    return _WATCH_CLASS[0](targets, codes)
+
+
 def _target(msg, dec):
     if "name" in msg and msg.get("op") == "lookup":
         return None
@@ -479,11 +529,19 @@ def _target(msg, dec):
 def handle(msg, bufs):
     import torch
 
+    hits = []
     op = msg.get("op")
     if op == "cell":
         return run_cell(msg), []
     if op == "seed":
         _seed(int(msg["seed"]))
+        return {"ok": True}, []
+    if op == "forbid_prepare":  # before the first cell: the originals, not a student's rebinding
+        for name in msg.get("names", [])[:200]:
+            try:
+                _FORBID_OBJECTS[str(name)] = _resolve(str(name))
+            except (codec.FrameError, AttributeError):
+                pass
         return {"ok": True}, []
     if op == "reset":
         T.__init__()
@@ -514,7 +572,15 @@ def handle(msg, bufs):
                 fn = dec(msg["obj"])
                 args = dec(msg["args"])
                 kwargs = dec(msg["kwargs"])
-                result = fn(*args, **kwargs)
+                if msg.get("forbid"):
+                    watch = forbid_watch(msg["forbid"])
+                    try:
+                        with watch:
+                            result = fn(*args, **kwargs)
+                    finally:
+                        hits = sorted(watch.hits)
+                else:
+                    result = fn(*args, **kwargs)
             elif op == "getattr":
                 result = getattr(dec(msg["obj"]), str(msg["name"]))
             elif op == "setattr":
@@ -569,7 +635,10 @@ def handle(msg, bufs):
         sync = sync_out(enc)
     except BaseException as err:  # noqa: BLE001
         sync, error = [], ["Exception", f"the state could not be sent back: {str(err)[:200]}"]
-    return {"value": value, "error": error, "sync": sync}, enc.bufs
+    reply = {"value": value, "error": error, "sync": sync}
+    if hits:
+        reply["forbidden"] = hits
+    return reply, enc.bufs
 
 
 def main():

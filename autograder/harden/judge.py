@@ -6,7 +6,8 @@ Gradescope runs ``run_autograder``, which runs ``python -m harden.judge /autogra
 2. finds exactly one notebook in ``submission/`` (a zip is unpacked with limits on paths,
    sizes and counts) and checks it: UTF-8, JSON, nbformat 4, a Python kernel, this
    assignment's notebook;
-3. runs ``worker.py`` as an unprivileged user in a scratch folder, in its own session, with
+3. runs the notebook in ``executor.py`` as an unprivileged user in a scratch folder, in its
+   own session, and the tests in ``evaluator.py`` as another user; with
    a per-cell and a total time limit, a memory limit and capped output.  A cell that hangs,
    exhausts memory or kills the process is skipped and the notebook is run again without it,
    so the questions before and after it are still graded;
@@ -60,7 +61,6 @@ DEFAULTS = {
     "sandbox_user": "grader-sandbox",
     "sandbox_uid": 64999,       # no such user: a free uid in [60999, 64999] per grading
     "seed": 42,
-    "mode": "split",            # "split": executor + evaluator; "single": the old worker.py
 }
 
 
@@ -272,7 +272,7 @@ def find_notebook(submission: Path, limits: dict) -> tuple[str, bytes, list[str]
 
 
 class CodeCells(list):
-    """The sources of a notebook's code cells (what the worker runs, in order), and where each
+    """The sources of a notebook's code cells (what the executor runs, in order), and where each
     one sits among *all* the notebook's cells, counted from 1 as JupyterLab shows them."""
 
     def __init__(self, sources=(), positions=()):
@@ -384,7 +384,7 @@ def _prepare_workdir(source: Path, ids) -> Path:
         shutil.copytree(files, work, dirs_exist_ok=True)
     grader = work / "_grader"
     grader.mkdir()
-    for name in ("worker.py", "executor.py", "codec.py"):
+    for name in ("executor.py", "codec.py"):
         shutil.copy(HERE / name, grader / name)
     shutil.copytree(HERE / "otter_stub" / "otter", grader / "otter")
     if ids:
@@ -514,61 +514,49 @@ class Attempt:
         report_r, report_w = os.pipe()
         env["HARDEN_STATUS_FD"] = str(status_w)
         self.others: list[tuple[int, int | None]] = []  # (session, uid) to kill besides proc
-        self.split = limits.get("mode") == "split"
-        if not self.split:
-            script = "_grader/worker.py" if private_work else str(work / "_grader" / "worker.py")
-            try:
-                self.proc = subprocess.Popen(
-                    [sys.executable, "-s", "-E", script],
-                    cwd=work, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                    stderr=_debug_log(), pass_fds=(status_w,),
-                    preexec_fn=sandbox.preexec(ids, cgroup, limits, private_work, report_w))
-            finally:
-                os.close(status_w)
-                os.close(report_w)
-        else:
-            # Split grading: the executor (student code, uid ids) and the evaluator (tests,
-            # another uid) talk over two pipes the judge never reads; the judge talks only
-            # to the evaluator.
-            to_exe_r, to_exe_w = os.pipe()
-            from_exe_r, from_exe_w = os.pipe()
-            script = "_grader/executor.py" if private_work else str(work / "_grader" / "executor.py")
-            exe_env = dict(env, HARDEN_CALL_IN=str(to_exe_r), HARDEN_CALL_OUT=str(from_exe_w))
-            exe_env.pop("HARDEN_STATUS_FD")
-            ev_ids = _evaluator_ids(ids)
-            ev_dir = _prepare_evaluator_dir(ev_ids, work)
-            self.ev_dir = ev_dir
-            try:
-                self.executor = subprocess.Popen(
-                    [sys.executable, "-s", "-E", script], cwd=work, env=exe_env,
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=_debug_log(),
-                    pass_fds=(to_exe_r, from_exe_w),
-                    preexec_fn=sandbox.preexec(ids, cgroup, limits, private_work, report_w))
-                self.others.append((self.executor.pid, ids[0] if ids else None))
-                ev_env = {"PATH": env["PATH"], "HOME": str(ev_dir), "LANG": "C.UTF-8",
-                          "DLCOURSE_DATA": str(ev_dir / "data"), "XDG_CACHE_HOME": str(ev_dir / ".cache"),
-                          "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(ev_dir / ".mpl"),
-                          "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
-                          "OMP_NUM_THREADS": env["OMP_NUM_THREADS"],
-                          "MKL_NUM_THREADS": env["MKL_NUM_THREADS"],
-                          "HARDEN_STATUS_FD": str(status_w), "HARDEN_CALL_OUT": str(to_exe_w),
-                          "HARDEN_CALL_IN": str(from_exe_r)}
-                self.proc = subprocess.Popen(
-                    [sys.executable, "-s", "-E", str(ev_dir / "evaluator.py")], cwd=ev_dir,
-                    env=ev_env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                    stderr=_debug_log(), pass_fds=(status_w, to_exe_w, from_exe_r),
-                    preexec_fn=sandbox.preexec(ev_ids, None, limits | {"memory_mb": 4096}, False))
-                self.others.append((self.proc.pid, ev_ids[0] if ev_ids else None))
-            finally:
-                for fd in (status_w, report_w, to_exe_r, to_exe_w, from_exe_r, from_exe_w):
-                    os.close(fd)
+        # Split grading: the executor (student code, uid ids) and the evaluator (tests,
+        # another uid) talk over two pipes the judge never reads; the judge talks only
+        # to the evaluator.
+        to_exe_r, to_exe_w = os.pipe()
+        from_exe_r, from_exe_w = os.pipe()
+        script = "_grader/executor.py" if private_work else str(work / "_grader" / "executor.py")
+        exe_env = dict(env, HARDEN_CALL_IN=str(to_exe_r), HARDEN_CALL_OUT=str(from_exe_w))
+        exe_env.pop("HARDEN_STATUS_FD")
+        ev_ids = _evaluator_ids(ids)
+        ev_dir = _prepare_evaluator_dir(ev_ids, work)
+        self.ev_dir = ev_dir
+        try:
+            self.executor = subprocess.Popen(
+                [sys.executable, "-s", "-E", script], cwd=work, env=exe_env,
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=_debug_log(),
+                pass_fds=(to_exe_r, from_exe_w),
+                preexec_fn=sandbox.preexec(ids, cgroup, limits, private_work, report_w))
+            self.others.append((self.executor.pid, ids[0] if ids else None))
+            ev_env = {"PATH": env["PATH"], "HOME": str(ev_dir), "LANG": "C.UTF-8",
+                      "DLCOURSE_DATA": str(ev_dir / "data"), "XDG_CACHE_HOME": str(ev_dir / ".cache"),
+                      "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(ev_dir / ".mpl"),
+                      "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+                      "OMP_NUM_THREADS": env["OMP_NUM_THREADS"],
+                      "MKL_NUM_THREADS": env["MKL_NUM_THREADS"],
+                      "HARDEN_STATUS_FD": str(status_w), "HARDEN_CALL_OUT": str(to_exe_w),
+                      "HARDEN_CALL_IN": str(from_exe_r)}
+            self.proc = subprocess.Popen(
+                [sys.executable, "-s", "-E", str(ev_dir / "evaluator.py")], cwd=ev_dir,
+                env=ev_env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                stderr=_debug_log(), pass_fds=(status_w, to_exe_w, from_exe_r),
+                preexec_fn=sandbox.preexec(ev_ids, None, limits | {"memory_mb": 4096}, False))
+            self.others.append((self.proc.pid, ev_ids[0] if ev_ids else None))
+        finally:
+            for fd in (status_w, report_w, to_exe_r, to_exe_w, from_exe_r, from_exe_w):
+                os.close(fd)
         with os.fdopen(report_r, "rb") as report:  # the child wrote and closed it before exec
             self.walls = report.read(4096).decode(errors="replace").strip()
         self.status = os.fdopen(status_r, "rb")
         os.set_blocking(self.proc.stdin.fileno(), False)  # a worker that stops reading
         self.ids, self.limits, self.deadline = ids, limits, deadline  # cannot block the judge
+        forbidden = sorted({n for b in batches for t in b for n in t.get("forbidden", ())})
         self.send({"cells": cells, "skip": sorted(skip), "cell_timeout": limits["cell_timeout"],
-                   "seed": limits["seed"]})
+                   "seed": limits["seed"], "forbidden": forbidden})
         self.batches = batches
         self._expected: set = set()
         self._current: list = []
@@ -698,7 +686,8 @@ def run_submission(cells: list[str], tests: list[dict], source: Path, limits: di
     hidden = [t for t in tests if t["hidden"]]
     for attempt_no in range(limits["max_restarts"] + 1):
         todo = [[t for t in batch if t["id"] not in outcomes] for batch in (public, hidden)]
-        todo = [[{k: t[k] for k in ("id", "function", "params", "source", "kind", "examples")
+        todo = [[{k: t[k] for k in ("id", "function", "params", "source", "kind", "examples",
+                                                  "forbidden")
                   if k in t} |
                  {"timeout": limits["test_timeout"]} for t in b] for b in todo if b]
         work = _prepare_workdir(source, ids)
@@ -905,6 +894,10 @@ def judge(root: Path) -> dict:
     (results_dir / "results.json").unlink(missing_ok=True)
     reserve_results(results_dir)
     tests = load_tests(source / "tests")
+    forbidden = config.get("forbidden") or {}
+    for t in tests:  # from-scratch questions: library calls the answer must not make
+        if forbidden.get(t["question"]):
+            t["forbidden"] = [str(n) for n in forbidden[t["question"]]]
     try:
         name, blob, notes = find_notebook(root / "submission", limits)
         cells = parse_notebook(name, blob, config["assignment"], limits)
