@@ -268,3 +268,26 @@ reasoning_answers = {"a": -(0.91 * math.log(0.91) + 9 * 0.01 * math.log(0.01)), 
 
 # %% q8: takes the error rate 0.9 for the calibration error
 reasoning_answers = {"a": -(0.91 * math.log(0.91) + 9 * 0.01 * math.log(0.01)), "b": 0.09, "c": "BC", "d": 1.0, "e": 0.9}
+
+# %% q1: lets autograd do the work (correct values, but the question forbids autograd)
+def log_softmax_backward(O, G):
+    leaf = O.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(torch.log_softmax(leaf, dim=-1), leaf, G)
+    return grad
+
+# %% q1: calls torch's internal log-softmax backward (correct values, forbidden)
+def log_softmax_backward(O, G):
+    return torch._log_softmax_backward_data(G, torch.log_softmax(O, dim=-1), -1, O.dtype)
+
+# %% q2: hands everything to F.cross_entropy (correct values, forbidden)
+def smoothed_cross_entropy(O, y, weight=None, label_smoothing=0.0):
+    return F.cross_entropy(O, y, weight=weight, label_smoothing=label_smoothing)
+
+# %% q2: builds on F.log_softmax (correct values, but any log-softmax is forbidden)
+def smoothed_cross_entropy(O, y, weight=None, label_smoothing=0.0):
+    q = O.shape[1]
+    w = torch.ones(q, dtype=O.dtype) if weight is None else weight
+    logp = F.log_softmax(O, dim=1)
+    target = torch.full_like(O, label_smoothing / q)
+    target[torch.arange(len(O)), y] += 1 - label_smoothing
+    return -(target * logp * w).sum() / w[y].sum()
