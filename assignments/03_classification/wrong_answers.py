@@ -269,11 +269,11 @@ reasoning_answers = {"a": -(0.91 * math.log(0.91) + 9 * 0.01 * math.log(0.01)), 
 # %% q8: takes the error rate 0.9 for the calibration error
 reasoning_answers = {"a": -(0.91 * math.log(0.91) + 9 * 0.01 * math.log(0.01)), "b": 0.09, "c": "BC", "d": 1.0, "e": 0.9}
 
-# %% q1: lets autograd do the work (correct values, but the question forbids autograd)
+# %% q1: lets autograd run the backward pass (correct values, but .backward() is forbidden)
 def log_softmax_backward(O, G):
     leaf = O.detach().clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(torch.log_softmax(leaf, dim=-1), leaf, G)
-    return grad
+    torch.log_softmax(leaf, dim=-1).backward(G)
+    return leaf.grad
 
 # %% q1: calls torch's internal log-softmax backward (correct values, forbidden)
 def log_softmax_backward(O, G):
