@@ -63,6 +63,12 @@ def test_the_static_reading_finds_references_and_tampering():
     tamper = ["import torch", "torch._C._set_torch_function_mode = None",
               "def softmax(O):\n    return O.exp() / O.exp().sum(1, keepdim=True)"]
     assert "dispatch machinery" in evaluator.static_forbidden(tamper, ["softmax"], names)[0]
+    # a student's own attribute that shares a forbidden function's name is not a reference
+    own = ["import torch", "class Value:\n    def __init__(self, x):\n        self.grad = 0.0\n"
+           "    def step(self):\n        self.grad += 1.0\n        return self.grad"]
+    assert evaluator.static_forbidden(own, ["Value"], ["torch.autograd.grad"]) == []
+    assert evaluator.static_forbidden(own + ["def g(v):\n    return torch.autograd.grad(v, v)"],
+                                      ["g"], ["torch.autograd.grad"])
     rebind = ["import torch", "torch.softmax = print",
               "def softmax(O):\n    return O.exp() / O.exp().sum(1, keepdim=True)"]
     assert evaluator.static_forbidden(rebind, ["softmax"], names)

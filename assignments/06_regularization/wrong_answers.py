@@ -14,16 +14,33 @@ def dropout(X, p, training=True, generator=None):
     mask = (torch.rand(X.shape, generator=generator) > p).to(X.dtype)
     return X * mask
 
-# %% q2: the decay term is not multiplied by the learning rate, w <- w - lr * g - weight_decay * w
-def l2_penalty(params):
-    return sum((w**2).sum() for w in params) / 2
+# %% q1: correct values, but the mask comes from nn.Dropout (seeded from the generator), which the question forbids
+def dropout(X, p, training=True, generator=None):
+    if not training or p == 0:
+        return X
+    if p == 1:
+        return torch.zeros_like(X)
+    torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
+    return nn.Dropout(p)(X)
 
+# %% q1: correct values, but through torch.dropout, which the question forbids
+def dropout(X, p, training=True, generator=None):
+    if not training or p == 0:
+        return X
+    if p == 1:
+        return torch.zeros_like(X)
+    torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
+    return torch.dropout(X, p, True)
 
-def sgd_step(params, lr, weight_decay):
-    with torch.no_grad():
-        for w in params:
-            if w.grad is not None:
-                w -= lr * w.grad + weight_decay * w
+# %% q2: the penalty uses the squared column means instead of the mean squares, (mean x_j)^2 w_j^2
+def expected_dropout_loss(X, y, w, b, p):
+    residual = X @ w + b - y
+    return residual.square().mean() + p / (1 - p) * (X.mean(dim=0).square() * w.square()).sum()
+
+# %% q2: the variance of the scaled mask is p instead of p / (1 - p)
+def expected_dropout_loss(X, y, w, b, p):
+    residual = X @ w + b - y
+    return residual.square().mean() + p * (X.square().mean(dim=0) * w.square()).sum()
 
 # %% q3: no clamp before the logarithm, so a negative prediction gives nan
 def log_rmse(price_hat, price):
@@ -66,13 +83,57 @@ class EarlyStopping:
             self.num_bad_epochs += 1
         return self.num_bad_epochs > self.patience
 
-# %% q7: a column of ones for the bias, so the bias is penalised along with the weights
-def ridge_fit(X, y, weight_decay):
-    n, d = X.shape
-    A = torch.cat([X, torch.ones(n, 1, dtype=X.dtype)], dim=1)
-    M = A.T @ A / n + weight_decay * torch.eye(d + 1, dtype=X.dtype)
-    theta = torch.linalg.solve(M, A.T @ y / n)
-    return theta[:d], theta[d]
+# %% q7: normalises every unit to norm max_norm, also the ones inside the ball
+def max_norm_(net, max_norm):
+    count = 0
+    with torch.no_grad():
+        for layer in net.modules():
+            if isinstance(layer, (nn.Linear, nn.Conv2d)):
+                W = layer.weight
+                norms = W.reshape(len(W), -1).norm(dim=1)
+                count += int((norms > max_norm).sum())
+                W.mul_((max_norm / norms.clamp(min=1e-12)).reshape(-1, *[1] * (W.dim() - 1)))
+    return count
+
+# %% q7: only the direct children are visited, so layers inside nested modules are never constrained
+def max_norm_(net, max_norm):
+    count = 0
+    with torch.no_grad():
+        for layer in net.children():
+            if isinstance(layer, (nn.Linear, nn.Conv2d)):
+                W = layer.weight
+                norms = W.reshape(len(W), -1).norm(dim=1)
+                outside = norms > max_norm
+                W.mul_(torch.where(outside, max_norm / norms, torch.ones_like(norms)).reshape(-1, *[1] * (W.dim() - 1)))
+                count += int(outside.sum())
+    return count
+
+# %% q7: the norm of each input column instead of each output unit (dim 0)
+def max_norm_(net, max_norm):
+    count = 0
+    with torch.no_grad():
+        for layer in net.modules():
+            if isinstance(layer, nn.Linear):
+                W = layer.weight
+                norms = W.norm(dim=0)
+                outside = norms > max_norm
+                W.mul_(torch.where(outside, max_norm / norms, torch.ones_like(norms)))
+                count += int(outside.sum())
+    return count
+
+# %% q7: rescales with the forbidden Tensor.renorm_ (one unit per slice along dim 0)
+def max_norm_(net, max_norm):
+    count = 0
+    with torch.no_grad():
+        for layer in net.modules():
+            if isinstance(layer, (nn.Linear, nn.Conv2d)):
+                W = layer.weight
+                count += int((W.reshape(len(W), -1).norm(dim=1) > max_norm).sum())
+                W.renorm_(2, 0, max_norm)
+    return count
 
 # %% q8: dropout variance without the 1 / (1 - p) scaling, h^2 p (1 - p)
-answers = {"dropout_variance": 1.0, "decay_factor": (1 - 0.1 * 5e-4) ** 1000, "min_degree": 11, "diagnosis": "C"}
+answers = {"dropout_variance": 1.0, "dropout_lambda": 0.25, "adam_l2_weight": 0.537, "diagnosis": "C"}
+
+# %% q8: believes Adam's L2 penalty shrinks like AdamW's decoupled decay, (1 - lr * wd) ** 50
+answers = {"dropout_variance": 4.0, "dropout_lambda": 0.25, "adam_l2_weight": (1 - 0.01 * 1e-4) ** 50, "diagnosis": "C"}

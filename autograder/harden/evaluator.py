@@ -622,26 +622,52 @@ _TAMPER = {"_C", "overrides", "_python_dispatch", "TorchFunctionMode", "TorchDis
            "DisableTorchFunction", "DisableTorchFunctionSubclass", "_pop_mode", "_push_mode"}
 
 
+def _root(node) -> str:
+    while isinstance(node, (ast.Attribute, ast.Call, ast.Subscript)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else ""
+
+
 def static_forbidden(cells, params, names) -> list[str]:
     """Trusted half of the from-scratch rule: read (never run) the submission's code and list
     the forbidden functions the answer *refers to*, and any reach into torch's dispatch machinery.
 
     The answer is every function or class the test asks for by name (``params``) and, from
     there, every function or class of the notebook its code names.  A forbidden function is
-    referred to as an attribute (``F.softmax``, ``O.softmax``), as a name imported or assigned
-    from torch (``from torch import softmax as s``), or as a string (``getattr(F, "softmax")``).
-    The executor's dynamic watch (``executor.ForbidWatch``) catches the calls this cannot see;
-    this catches an executor that was told to look away.
+    referred to as an attribute of torch or of a module imported from it (``F.softmax``), as a
+    method of any object when it is a ``torch.Tensor`` method (``O.softmax``), as a name imported
+    or assigned from torch (``from torch import softmax as s``), or by name in ``getattr``.  A
+    student's own attribute of the same name (``value.grad`` when ``torch.autograd.grad`` is
+    forbidden) is not a reference.  The executor's dynamic watch (``executor.forbid_watch``)
+    catches the calls this cannot see; this catches an executor that was told to look away.
     """
-    leaves = {}
+    methods, functions = {}, {}
     for n in names:
-        leaves.setdefault(n.rsplit(".", 1)[-1], n)
-    defs, aliases, tamper = {}, {}, set()
+        leaf = n.rsplit(".", 1)[-1]
+        (methods if n.startswith("torch.Tensor.") else functions).setdefault(leaf, n)
+    leaves = {**functions, **methods}
+    roots = {"torch"}  # names bound to torch or one of its modules
+    parsed = []
     for src in cells:
         try:
-            tree = ast.parse(src)
+            parsed.append(ast.parse(src))
         except SyntaxError:
             continue
+    for tree in parsed:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.name.split(".")[0] == "torch":
+                        roots.add(a.asname or "torch")
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "torch":
+                roots.update(a.asname or a.name for a in node.names if a.name not in leaves)
+
+    def torch_attr(node) -> bool:
+        return isinstance(node, ast.Attribute) and (
+            node.attr in methods or (node.attr in functions and _root(node) in roots))
+
+    defs, aliases, tamper = {}, {}, set()
+    for tree in parsed:
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 defs[node.name] = node
@@ -650,21 +676,21 @@ def static_forbidden(cells, params, names) -> list[str]:
                     if a.name in leaves:
                         aliases[a.asname or a.name] = f"{node.module}.{a.name}"
                     if a.name in _TAMPER or (node.module or "").split(".")[1:2] in (["_C"], ["overrides"]):
-                        tamper.add(f"torch.{node.module.split('.', 1)[-1]}.{a.name}")
+                        tamper.add(f"{node.module}.{a.name}")
             elif isinstance(node, ast.Import):
                 for a in node.names:
                     if set(a.name.split(".")) & _TAMPER:
                         tamper.add(a.name)
-            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Attribute) and \
-                    node.value.attr in leaves:
+            elif isinstance(node, ast.Assign) and torch_attr(node.value):
                 for t in node.targets:
                     if isinstance(t, ast.Name):
                         aliases[t.id] = ast.unparse(node.value)[:60]
-            elif isinstance(node, ast.Attribute) and node.attr in _TAMPER:
+            elif isinstance(node, ast.Attribute) and node.attr in _TAMPER and \
+                    (node.attr.startswith("__") or _root(node) in roots):
                 tamper.add(ast.unparse(node)[:60])
             if isinstance(node, (ast.Assign, ast.AugAssign, ast.Delete)):
                 for t in getattr(node, "targets", None) or [getattr(node, "target", None)]:
-                    if isinstance(t, ast.Attribute) and t.attr in leaves:
+                    if isinstance(t, ast.Attribute) and t.attr in leaves and _root(t) in roots:
                         tamper.add(f"{ast.unparse(t)[:60]} = ...")
     found = set()
     seen, todo = set(), [p for p in params if p in defs]
@@ -674,16 +700,17 @@ def static_forbidden(cells, params, names) -> list[str]:
             continue
         seen.add(name)
         for node in ast.walk(defs[name]):
-            if isinstance(node, ast.Attribute) and node.attr in leaves:
+            if torch_attr(node):
                 found.add(ast.unparse(node)[:60])
             elif isinstance(node, ast.Name):
                 if node.id in aliases:
                     found.add(f"{node.id} ({aliases[node.id]})")
                 if node.id in defs and node.id not in seen:
                     todo.append(node.id)
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and \
-                    node.value in leaves:
-                found.add(f"{node.value!r} (by name)")
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                    node.func.id == "getattr" and len(node.args) > 1 and \
+                    isinstance(node.args[1], ast.Constant) and node.args[1].value in leaves:
+                found.add(f"getattr(..., {node.args[1].value!r})")
     problems = []
     if found:
         problems.append(_forbidden_message(sorted(found), "refers to"))

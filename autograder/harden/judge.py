@@ -776,6 +776,9 @@ def _plain_doc(doc: str) -> str:
     return _DOC_PREFIX.sub("", doc, count=1).strip().rstrip(".") or doc
 
 
+FROM_SCRATCH = ("this question asks for it from scratch", "the notebook reaches into torch's dispatch")
+
+
 def compose(tests: list[dict], outcomes: dict, notes: list[str], elapsed: float) -> dict:
     """Gradescope's results.json: one entry per question, public messages in words, hidden
     tests only counted.  ``extra_data`` (stored by Gradescope, never shown to students) keeps
@@ -794,6 +797,12 @@ def compose(tests: list[dict], outcomes: dict, notes: list[str], elapsed: float)
             lines.append(f"public test: {_plain_doc(t['doc'])} ... " +
                          ("passed" if o["passed"] else f"FAILED\n    {o['message']}"))
         hid = [t for t in qtests if t["hidden"]]
+        # The from-scratch rule's verdicts name only the student's own call, never the test:
+        # say them even for hidden tests (the evaluator writes them; see evaluator.ForbiddenCall).
+        rule = sorted({str(outcomes[t["id"]].get("message", ""))[:400] for t in hid
+                       if not outcomes[t["id"]]["passed"]
+                       and str(outcomes[t["id"]].get("message", "")).startswith(FROM_SCRATCH)})
+        lines += [f"hidden tests: {m}" for m in rule[:2]]
         if hid:
             failed = sum(not outcomes[t["id"]]["passed"] for t in hid)
             cases = "case" if len(hid) == 1 else "cases"
