@@ -26,7 +26,7 @@ from harden import judge  # noqa: E402
 
 from autograder import mutants, notebooks  # noqa: E402
 
-TRAINING = re.compile(r"learns|reaches|converges|trains")
+TRAINING = re.compile(r"learns|reaches|converges|trains|_accuracy$|validation_perplexity")
 SEEDS = range(20)
 
 
