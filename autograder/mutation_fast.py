@@ -6,7 +6,8 @@ for ``--fast``, and ``tests/test_mutation.py`` checks on a sample that both give
 verdicts.  It runs with the grading interpreter (``.grader-venv``, what Gradescope's image
 has), the zip's own ``files/`` (``dlcourse``, data) as working folder, and the zip's inert
 ``otter`` stand-in, like the hardened worker; it reads the zip's test files with ``ast`` and
-seeds (42) before each test as the judge does.  It does not reproduce the sandbox's defences
+seeds (42) before each test as the judge does, and applies the from-scratch rule's static
+reading (``harden.json``'s forbidden lists).  It does not reproduce the sandbox's defences
 against hostile code (mutants are not hostile) nor what a mutant changes in later questions.
 
 Protocol (one JSON object per line): the server prints ``{"ready": ..., "baseline": ...}``;
@@ -89,10 +90,27 @@ def parse_tests(tests_dir: Path) -> dict[str, list[dict]]:
     return out
 
 
+FORBIDDEN: dict[str, list[str]] = {}  # question -> names (the zip's harden.json)
+SOURCES: list[str] = []  # the code cells run so far, mutated cells last (for the static reading)
+
+
+def _breaks_rule(t: dict) -> bool:
+    """The from-scratch rule, as the grader's trusted static reading applies it (the evaluator's
+    own function); the executor's dynamic watch is not reproduced here."""
+    names = FORBIDDEN.get(t.get("question", ""))
+    if not names:
+        return False
+    from evaluator import static_forbidden
+
+    return bool(static_forbidden(SOURCES, t["params"], names))
+
+
 def run_tests(tests: list[dict], ns: dict) -> list[float, float]:
     score = total = 0.0
     for t in tests:
         total += t["points"]
+        if _breaks_rule(t):
+            continue
         _seed(42)
         test_ns = {"__name__": "grading_test"}
         old = sys.stdout, sys.stderr
@@ -154,12 +172,19 @@ def main(argv: list[str]) -> int:
     torch.set_num_threads(1)
     nb = json.loads(notebook.read_text(encoding="utf-8"))
     tests = parse_tests(ag / "tests")
+    for q, qtests in tests.items():
+        for t in qtests:
+            t["question"] = q
+    config = json.loads((ag / "harden.json").read_text()) if (ag / "harden.json").is_file() else {}
+    FORBIDDEN.update(config.get("forbidden") or {})
+    sys.path.insert(2, str(ag / "harden"))
     ns: dict = {"__name__": "__main__"}
     _seed(42)
     errors = {}
     for i, cell in enumerate(nb["cells"]):
         if cell["cell_type"] == "code":
             src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            SOURCES.append(src)
             err = run_cell(src, ns)
             if err:
                 errors[i] = err
@@ -174,6 +199,7 @@ def main(argv: list[str]) -> int:
                 ns.pop(name, None)
             _seed(42)
             for code in req["cells"]:
+                SOURCES.append(code)
                 run_cell(code, ns)
             return {"scores": {req["question"]: run_tests(tests.get(req["question"], []), ns)}}
 
