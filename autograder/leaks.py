@@ -28,6 +28,9 @@ GENERIC_PATTERNS = (
     r".*:",                                      # block headers: def f(x):, for ...:, with ...:, else:
     r"return \w+",                              # returning a plain name
     r"[\w.]+\(\)",                              # a bare call: node._backward()
+    r"super\(\)\.__init__\(.*\)",                 # every nn.Module's constructor starts so
+    r"\w+ = torch\.optim\.\w+\([\w.]+\.parameters\(\)(?:, \w+=\w+)*\)",  # optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    r"\w+\.append\(\w+\.item\(\)\)",               # losses.append(loss.item())
     r"\w+ = [\w.]+\(\)",                         # loss_fn = nn.MSELoss()
     r"\w+ = torch\.Generator\(\)\.manual_seed\(\d+\)",  # seeding a generator
     r"(?:torch|np\.random|random)\.(?:manual_)?seed\(\w+\)",  # seeding the global generators
