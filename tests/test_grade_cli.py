@@ -33,7 +33,7 @@ def test_grading_a_folder_survives_broken_submissions_and_writes_one_csv(tmp_pat
     rows = {r["submission"]: r for r in csv.DictReader(open(out / "scores.csv"))}
     assert set(rows) == {"alice", "bob", "carol"}
     alice = rows["alice"]
-    assert float(alice["score"]) == float(alice["max_score"]) == 20
+    assert float(alice["score"]) == float(alice["max_score"]) == 24
     assert float(rows["bob"]["score"]) == 0
     assert float(rows["carol"]["score"]) == 0
     assert alice["status"] == "graded" and not alice["reason"]

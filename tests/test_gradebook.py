@@ -32,7 +32,7 @@ METADATA = textwrap.dedent("""\
         :sid: '1001'
         :email: ada@example.edu
       :created_at: 2026-09-08 23:58:01.123456000 -07:00
-      :score: 20.0
+      :score: 24.0
     submission_1002:
       :submitters:
       - :name: Blank Student
@@ -247,7 +247,7 @@ def test_a_gradescope_export_gives_a_gradebook(tmp_path):
     ada, blank, pair = rows["submission_1001"], rows["submission_1002"], rows["submission_1003"]
     assert (ada["name"], ada["email"], ada["sid"]) == ("Ada Lovelace", "ada@example.edu", "1001")
     assert pair["name"] == "Pair One; Pair Two" and blank["sid"] == "1002"
-    assert float(ada["score"]) == float(ada["max_score"]) == 20
+    assert float(ada["score"]) == float(ada["max_score"]) == 24
     assert all(ada[c] == "pass" for c in test_cols)
     assert float(blank["score"]) == 0 and blank["status"] == "graded"
     assert any(pair[c] == "fail" for c in test_cols if c.startswith("q4/"))

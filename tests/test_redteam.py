@@ -370,6 +370,6 @@ def test_attack_is_defeated(name):
 def test_report_is_written_and_bases_score_as_expected():
     data = suite()
     assert data["bases"]["blank"] == 0, "the blank notebook is the zero baseline"
-    assert 0 < data["bases"]["wrong_q1"] < 20 and 0 < data["bases"]["wrong_q2"] < 20
+    assert 0 < data["bases"]["wrong_q1"] < 24 and 0 < data["bases"]["wrong_q2"] < 24
     text = (REPORT / "report.md").read_text()
     assert all(f"| {a.name} |" in text for a in rt.ATTACKS)
