@@ -222,26 +222,17 @@ def forbidden_problems(names: Any) -> list[str]:
             not all(isinstance(n, str) and n.strip() for n in names):
         return ["`forbidden:` must be a non-empty list of dotted names, e.g. "
                 "[torch.softmax, torch.nn.functional.softmax, torch.Tensor.softmax]"]
-    import importlib
+    from dlcourse.checks import lookup  # the same resolution the public tests use
 
     problems = []
     for name in names:
-        parts = name.split(".")
-        if parts[0] != "torch":
+        if name.split(".")[0] != "torch":
             problems.append(f"`forbidden:` {name!r}: only torch functions can be forbidden")
             continue
-        obj = None
-        for i in range(len(parts), 0, -1):
-            try:
-                obj = importlib.import_module(".".join(parts[:i]))
-            except ImportError:
-                continue
-            try:
-                for attr in parts[i:]:
-                    obj = getattr(obj, attr)
-            except AttributeError:
-                obj = None
-            break
+        try:
+            obj = lookup(name)
+        except (ValueError, AttributeError):
+            obj = None
         if obj is None or not callable(obj) or isinstance(obj, type):
             problems.append(f"`forbidden:` {name!r} is not a torch function (classes such as "
                             "nn.Conv2d cannot be forbidden: name the functional they call)")

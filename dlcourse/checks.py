@@ -15,10 +15,10 @@ from typing import Any, Callable, Iterable
 import torch
 from torch.overrides import TorchFunctionMode
 
-__all__ = ["forbidden_calls"]
+__all__ = ["forbidden_calls", "lookup"]
 
 
-def _lookup(dotted: str) -> Any:
+def lookup(dotted: str) -> Any:
     """``torch.nn.functional.softmax`` -> the function (the longest importable module prefix,
     then attributes)."""
     parts = dotted.split(".")
@@ -73,7 +73,7 @@ def forbidden_calls(fn: Callable, args: tuple = (), names: Iterable[str] = (),
     >>> forbidden_calls(lambda x: x.exp() / x.exp().sum(), (torch.zeros(3),), ["torch.softmax"])
     []
     """
-    watched = {_lookup(n): n for n in names}
+    watched = {lookup(n): n for n in names}
     with _Recorder(watched) as recorder:
         fn(*args, **(kwargs or {}))
     return recorder.seen
