@@ -52,7 +52,10 @@ __all__ = [
     "data_root",
     "dataset_path",
     "fetch",
+    "load_cora",
     "load_fashion_mnist",
+    "load_imdb",
+    "load_sentences",
     "load_text",
     "needs",
     "prepare",
@@ -67,6 +70,9 @@ FASHION_MNIST_LABELS = (
 _FMNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 _D2L_URL = "http://d2l-data.s3-accelerate.amazonaws.com/"
 _PLANETOID_URL = "https://github.com/kimiyoung/planetoid/raw/master/data/"
+_RT_URL = "https://raw.githubusercontent.com/dennybritz/cnn-text-classification-tf/master/data/rt-polaritydata/"
+_UCI_URL = "https://raw.githubusercontent.com/omarsar/dm_2018_hw_1/master/sentiment%20labelled%20sentences/"
+_IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 
 
 class DataError(RuntimeError):
@@ -80,7 +86,9 @@ class DataFile:
     ``path`` is where it lives under the data root, ``source`` where it lives under
     ``$COURSE_DATA_DIR``, ``url`` where it is downloaded from (None: not downloadable),
     ``sha256`` its checksum, taken over the decompressed bytes when ``gunzip`` is set (the
-    Fashion-MNIST archives are re-compressed by some mirrors: same images, other bytes).
+    Fashion-MNIST archives are re-compressed by some mirrors: same images, other bytes), or over
+    the sorted (name, content) pairs of its ``.txt`` members when ``members`` is set (a tar cut
+    from a bigger archive on a student's machine differs in its headers, not in its reviews).
     """
 
     path: str
@@ -89,6 +97,7 @@ class DataFile:
     url: str | None = None
     gunzip: bool = False
     derive: str | None = None  # name of a function in _DERIVERS that can rebuild it
+    members: bool = False  # a tar archive checksummed over its review files' names and contents
 
 
 def _fmnist(split: str, kind: str, digest: str) -> DataFile:
@@ -112,6 +121,12 @@ def _cora(suffix: str, digest: str) -> DataFile:
     name = f"ind.cora.{suffix}"
     return DataFile(f"graph/planetoid/{name}", f"graph/planetoid/{name}", digest,
                     url=_PLANETOID_URL + name)
+
+
+def _uci(source: str, digest: str) -> DataFile:
+    name = f"{source}_labelled.txt"
+    return DataFile(f"sentiment/sentiment_labelled_sentences/{name}",
+                    f"sentiment/sentiment_labelled_sentences/{name}", digest, url=_UCI_URL + name)
 
 
 DATASETS: dict[str, tuple[DataFile, ...]] = {
@@ -151,6 +166,25 @@ DATASETS: dict[str, tuple[DataFile, ...]] = {
         _cora("ally", "2b998f5cc7fedc86e7f97ca2498f47a1ffc1462c29e2d578b23bf3f62b6e7d71"),
         _cora("graph", "58f13302f39dde8852dad6fe6d15b89b077b6d7f837626bce671ef80344b383d"),
         _cora("test.index", "297ce89af2b51a6a194181c7dbe1796c6a1cf9cd9349a88383b1b1e227867875"),
+    ),
+    # Pang & Lee (2005) sentence polarity v1.0: 5,331 positive and 5,331 negative snippets.
+    "rt-polarity": (
+        DataFile("sentiment/rt-polarity.pos", "sentiment/rt-polarity.pos",
+                 "4134882974a28d0c7b5151256f0e33a6169984ee7372c279e673f1114f475d58", url=_RT_URL + "rt-polarity.pos"),
+        DataFile("sentiment/rt-polarity.neg", "sentiment/rt-polarity.neg",
+                 "2d11cfbc790f1cd96d78339f41ce53ced1efa83cd22d37d6788fa3fe3d17e2fd", url=_RT_URL + "rt-polarity.neg"),
+    ),
+    # Kotzias et al. (2015), UCI "Sentiment Labelled Sentences": 1,000 per source, 500/500.
+    "labelled-sentences": (
+        _uci("amazon_cells", "47003fc0a0d4840b00e96e715b6189bad09e7443a3da41c4cbe12ffc79f86ae3"),
+        _uci("yelp", "c76468b7b5c6e56a0804d728345c5f84aa2142ddb214420f61cc9cfd4c00d2ea"),
+        _uci("imdb", "29cb10b2bfbc60ea33dcbd5abaa8bcf977b142cec7926c627dd76232aaafbfed"),
+    ),
+    # Maas et al. (2011) IMDB reviews, ids 0-999 of each class in train and test (4,000 reviews);
+    # online it is cut from the full 80 MB archive.
+    "imdb-4k": (
+        DataFile("sentiment/aclImdb_subset_4k.tar.gz", "sentiment/aclImdb_subset_4k.tar.gz",
+                 "d3c19111a2ed1f668b0e78c5f07c95507630d4d217d116933532feff06fc0649", members=True, derive="imdb_subset"),
     ),
 }
 
@@ -239,13 +273,33 @@ def _digest(path: Path, gunzip: bool) -> str:
     return h.hexdigest()
 
 
+def _members_digest(path: Path) -> str:
+    """sha256 over the sorted (name, sha256 of content) of a tar's ``.txt`` members."""
+    import tarfile
+
+    h = hashlib.sha256()
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            entries = sorted((m.name, hashlib.sha256(tar.extractfile(m).read()).hexdigest())
+                             for m in tar.getmembers() if m.isfile() and m.name.endswith(".txt"))
+    except (OSError, EOFError, tarfile.TarError):
+        return ""
+    for name, digest in entries:
+        h.update(f"{name}\0{digest}\n".encode())
+    return h.hexdigest()
+
+
+def _spec_digest(path: Path, spec: DataFile) -> str:
+    return _members_digest(path) if spec.members else _digest(path, spec.gunzip)
+
+
 def _is_valid(path: Path, spec: DataFile) -> bool:
-    return path.is_file() and _digest(path, spec.gunzip) == spec.sha256
+    return path.is_file() and _spec_digest(path, spec) == spec.sha256
 
 
 def _install(tmp: Path, dest: Path, spec: DataFile, origin: str) -> None:
     """Move a freshly written file into place, only if its checksum is right."""
-    if _digest(tmp, spec.gunzip) != spec.sha256:
+    if _spec_digest(tmp, spec) != spec.sha256:
         tmp.unlink(missing_ok=True)
         raise DataError(f"{origin} has the wrong checksum for {spec.path} (expected sha256 "
                         f"{spec.sha256[:12]}...); the file is corrupt or a different version.")
@@ -413,8 +467,33 @@ def _derive_fashion_subset(root: Path, source_dir: Path | None, online: bool) ->
                               root / "fashion-mnist/subset-6k-2k" / name, count)
 
 
+def _derive_imdb_subset(root: Path, source_dir: Path | None, online: bool) -> None:
+    """Cut reviews 0-999 of each class and split out of the full IMDB archive (online only)."""
+    import tarfile
+
+    if not online:
+        raise DataError("the IMDB subset is cut from the full archive, which needs the internet")
+    dest = root / "sentiment/aclImdb_subset_4k.tar.gz"
+    full, tmp = _temp_beside(dest), _temp_beside(dest)
+    keep = re.compile(r"aclImdb/(train|test)/(pos|neg)/(\d{1,3})_\d+\.txt$")
+    try:
+        with urllib.request.urlopen(_IMDB_URL, timeout=300) as r, open(full, "wb") as f:
+            shutil.copyfileobj(r, f)
+        with tarfile.open(full, "r:gz") as src, tarfile.open(tmp, "w:gz") as out:
+            for member in src:
+                if member.isfile() and keep.match(member.name):
+                    out.addfile(member, src.extractfile(member))
+        os.replace(tmp, dest)
+    except (OSError, tarfile.TarError) as err:
+        raise DataError(f"download from {_IMDB_URL} failed: {err}") from err
+    finally:
+        full.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+
+
 _DERIVERS: dict[str, Callable[[Path, Path | None, bool], None]] = {
     "fashion_mnist_subset": _derive_fashion_subset,
+    "imdb_subset": _derive_imdb_subset,
 }
 
 
@@ -461,6 +540,113 @@ def load_text(name: str = "time-machine", root: Path | str | None = None) -> str
     return (fetch(name, root) / spec.path).read_text(encoding="utf-8")
 
 
+def load_sentences(source: str, root: Path | str | None = None) -> tuple[list[str], list[int]]:
+    """Labelled sentiment sentences as ``(texts, labels)`` with labels 1 = positive, 0 = negative.
+
+    ``source`` is ``"rt-polarity"`` (10,662 movie-review snippets, positives first) or one of the
+    UCI sets ``"amazon"``, ``"yelp"``, ``"imdb"`` (1,000 sentences each, in file order).
+    """
+    root_dir = None
+    if source == "rt-polarity":
+        root_dir = fetch("rt-polarity", root)
+        texts, labels = [], []
+        for label, ext in ((1, "pos"), (0, "neg")):
+            raw = (root_dir / f"sentiment/rt-polarity.{ext}").read_bytes().decode("latin-1")
+            lines = [ln.strip() for ln in raw.splitlines() if ln.strip()]
+            texts += lines
+            labels += [label] * len(lines)
+        return texts, labels
+    files = {"amazon": "amazon_cells", "yelp": "yelp", "imdb": "imdb"}
+    if source not in files:
+        raise DataError(f"unknown sentence source {source!r}; known: rt-polarity, {', '.join(files)}")
+    root_dir = fetch("labelled-sentences", root)
+    path = root_dir / f"sentiment/sentiment_labelled_sentences/{files[source]}_labelled.txt"
+    texts, labels = [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        text, sep, label = line.rstrip().rpartition("\t")
+        if sep and label in ("0", "1"):
+            texts.append(text.strip())
+            labels.append(int(label))
+    return texts, labels
+
+
+def load_imdb(root: Path | str | None = None) -> dict[str, tuple[list[str], list[int]]]:
+    """The 4,000-review IMDB subset: ``{"train": (texts, labels), "test": (texts, labels)}``.
+
+    Each split holds reviews 0-999 of each class (labels 1 = positive), ordered by class then id.
+    """
+    import tarfile
+
+    path = fetch("imdb-4k", root) / "sentiment/aclImdb_subset_4k.tar.gz"
+    name = re.compile(r"aclImdb/(train|test)/(pos|neg)/(\d+)_\d+\.txt$")
+    found: dict[str, list[tuple[int, int, str]]] = {"train": [], "test": []}
+    with tarfile.open(path, "r:gz") as tar:
+        for member in tar:
+            m = name.match(member.name)
+            if m and member.isfile():
+                text = tar.extractfile(member).read().decode("utf-8")
+                found[m[1]].append((m[2] == "neg", int(m[3]), text.replace("<br />", " ")))
+    out = {}
+    for split, rows in found.items():
+        rows.sort()  # positives (False) first, then by id
+        out[split] = ([t for _, _, t in rows], [0 if neg else 1 for neg, _, _ in rows])
+    return out
+
+
+def load_cora(root: Path | str | None = None, normalize_features: bool = True):
+    """Cora with the Planetoid split (Yang et al. 2016), as used by Kipf & Welling (2017).
+
+    Returns a dict of tensors: ``x`` (2708, 1433) float32 bag-of-words features (rows scaled to
+    sum 1 when ``normalize_features``), ``y`` (2708,) int64 in 0..6, ``edge_index`` (2, E) int64
+    with both directions of every undirected edge and no self-loops, and boolean masks
+    ``train_mask`` (140 nodes), ``val_mask`` (500) and ``test_mask`` (1000).
+    """
+    import pickle
+
+    import numpy as np
+    import torch
+
+    folder = fetch("cora", root) / "graph/planetoid"
+    parts = {}
+    for key in ("x", "y", "tx", "ty", "allx", "ally", "graph"):
+        with open(folder / f"ind.cora.{key}", "rb") as f:
+            parts[key] = pickle.load(f, encoding="latin1")  # scipy sparse / numpy / dict
+    test_index = [int(v) for v in (folder / "ind.cora.test.index").read_text().split()]
+    order = np.sort(test_index)
+    allx = parts["allx"].toarray()
+    tx = parts["tx"].toarray()
+    n = allx.shape[0] + tx.shape[0]
+    x = np.zeros((n, allx.shape[1]), dtype=np.float32)
+    labels = np.zeros((n, parts["ally"].shape[1]), dtype=np.float32)
+    x[: allx.shape[0]] = allx
+    labels[: allx.shape[0]] = parts["ally"]
+    # The test rows are stored in the order of test.index; place them at their node ids.
+    x[test_index] = tx
+    labels[test_index] = parts["ty"]
+    src, dst = [], []
+    for node, neighbours in parts["graph"].items():
+        for other in neighbours:
+            if other != node:
+                src += [node, other]
+                dst += [other, node]
+    edges = np.unique(np.array([src, dst], dtype=np.int64), axis=1)
+    x_t = torch.from_numpy(x)
+    if normalize_features:
+        x_t = x_t / x_t.sum(1, keepdim=True).clamp_min(1)
+    def mask(idx) -> torch.Tensor:
+        return torch.zeros(n, dtype=torch.bool).index_fill_(0, torch.as_tensor(list(idx)), True)
+
+    n_train = parts["y"].shape[0]
+    return {
+        "x": x_t,
+        "y": torch.from_numpy(labels.argmax(1)).long(),
+        "edge_index": torch.from_numpy(edges),
+        "train_mask": mask(range(n_train)),
+        "val_mask": mask(range(n_train, n_train + 500)),
+        "test_mask": mask(order.tolist()),
+    }
+
+
 def dataset_path(name: str, root: Path | str | None = None) -> Path:
     """Path of the first file of data set ``name`` after fetching it (handy for single-file sets)."""
     return fetch(name, root) / DATASETS[name][0].path
@@ -472,6 +658,10 @@ _USES = (  # (pattern, data set); a group 1 names the data set itself
     (re.compile(r"load_fashion_mnist\(\s*subset\s*=\s*True"), "fashion-mnist-subset"),
     (re.compile(r"load_fashion_mnist\((?!\s*subset\s*=\s*True)"), "fashion-mnist"),
     (re.compile(r"load_text\(\s*\)"), "time-machine"),
+    (re.compile(r"load_cora\("), "cora"),
+    (re.compile(r"load_imdb\("), "imdb-4k"),
+    (re.compile(r"load_sentences\(\s*[\"']rt-polarity"), "rt-polarity"),
+    (re.compile(r"load_sentences\(\s*[\"'](?:amazon|yelp|imdb)"), "labelled-sentences"),
     (re.compile(r"\b(?:load_text|dataset_path|fetch)\(\s*[\"']([\w-]+)[\"']"), None),
     (re.compile(r"^\s*datasets:\s*\[([^\]]*)\]", re.M), None),  # a source assignment's config
 )

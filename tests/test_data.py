@@ -225,3 +225,56 @@ def test_d2l_workdir_lays_out_course_files_where_d2l_looks(tmp_path, monkeypatch
     assert data.d2l_workdir("time-machine") == work          # a second call reuses the copy
     with pytest.raises(data.DataError):
         data.d2l_workdir("cora")
+
+
+@needs_shared
+def test_cora_loader_gives_the_planetoid_split(tmp_path):
+    cora = data.load_cora(tmp_path)
+    assert cora["x"].shape == (2708, 1433) and cora["x"].dtype == torch.float32
+    assert torch.allclose(cora["x"].sum(1), torch.ones(2708))  # rows normalised
+    assert cora["y"].bincount().tolist() == [351, 217, 418, 818, 426, 298, 180]
+    ei = cora["edge_index"]
+    assert ei.shape == (2, 10556) and not (ei[0] == ei[1]).any()  # 5,278 edges, both ways
+    flipped = set(map(tuple, ei.flip(0).T.tolist()))
+    assert flipped == set(map(tuple, ei.T.tolist()))  # undirected
+    sizes = [int(cora[k].sum()) for k in ("train_mask", "val_mask", "test_mask")]
+    assert sizes == [140, 500, 1000]
+    assert not (cora["train_mask"] & cora["test_mask"]).any()
+    assert torch.equal(cora["train_mask"].nonzero().squeeze(1), torch.arange(140))
+
+
+@needs_shared
+def test_sentiment_loaders_give_balanced_labelled_text(tmp_path):
+    texts, labels = data.load_sentences("rt-polarity", tmp_path)
+    assert len(texts) == 10662 and sum(labels) == 5331 and all(texts)
+    for source in ("amazon", "yelp", "imdb"):
+        texts, labels = data.load_sentences(source, tmp_path)
+        assert len(texts) == 1000 and sum(labels) == 500 and "\t" not in "".join(texts)
+    imdb = data.load_imdb(tmp_path)
+    for split in ("train", "test"):
+        texts, labels = imdb[split]
+        assert len(texts) == 2000 and labels[:1000] == [1] * 1000 and labels[1000:] == [0] * 1000
+        assert not any("<br />" in t for t in texts)
+    with pytest.raises(data.DataError, match="unknown sentence source"):
+        data.load_sentences("twitter", tmp_path)
+
+
+def test_a_tar_is_checked_by_its_reviews_not_its_headers(tmp_path):
+    import tarfile
+
+    def write(path, reviews, mtime):
+        with tarfile.open(path, "w:gz") as tar:
+            for name, text in reviews:
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime = len(text), mtime
+                tar.addfile(info, io.BytesIO(text))
+
+    reviews = [("aclImdb/train/pos/0_9.txt", b"great"), ("aclImdb/train/neg/0_1.txt", b"awful")]
+    write(tmp_path / "a.tar.gz", reviews, 0)
+    write(tmp_path / "b.tar.gz", reviews[::-1], 12345)  # other order and headers: same reviews
+    write(tmp_path / "c.tar.gz", [reviews[0], ("aclImdb/train/neg/0_1.txt", b"fine")], 0)
+    digest = data._members_digest
+    assert digest(tmp_path / "a.tar.gz") == digest(tmp_path / "b.tar.gz") != ""
+    assert digest(tmp_path / "c.tar.gz") != digest(tmp_path / "a.tar.gz")
+    (tmp_path / "d.tar.gz").write_bytes(b"not a tar")
+    assert digest(tmp_path / "d.tar.gz") == ""
