@@ -610,7 +610,32 @@ def uses_d2l(nb: dict[str, Any]) -> bool:
                for c in nb["cells"] if c["cell_type"] == "code")
 
 
-def bootstrap_code(kind: str, slug: str, cfg: dict[str, Any], d2l: bool) -> str:
+# Packages a notebook may import that a Colab runtime may lack: (module, requirements.txt name).
+# Colab keeps its own torch, numpy and matplotlib; these are installed only when missing there.
+COLAB_MAYBE_MISSING = (("networkx", "networkx"), ("peft", "peft"),
+                       ("torch_geometric", "torch_geometric"), ("transformers", "transformers"))
+
+
+def extra_packages(nb: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(module, pip requirement)`` for each package of COLAB_MAYBE_MISSING the notebook imports.
+
+    The requirement carries the version range of ``requirements.txt`` when it lists the package.
+    """
+    code = "\n".join(source(c) for c in nb["cells"] if c["cell_type"] == "code")
+    pins = {}
+    for line in (config.ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines():
+        m = re.match(r"([A-Za-z0-9_.-]+)\s*([<>=!~].*)?$", line.strip())
+        if m and not line.lstrip().startswith("#"):
+            pins[m[1].lower().replace("-", "_")] = line.strip()
+    out = []
+    for module, name in COLAB_MAYBE_MISSING:
+        if re.search(rf"^\s*(import {module}\b|from {module}\b)", code, re.M):
+            out.append((module, pins.get(name.lower().replace("-", "_"), name)))
+    return out
+
+
+def bootstrap_code(kind: str, slug: str, cfg: dict[str, Any], d2l: bool,
+                   extras: list[tuple[str, str]] = ()) -> str:
     """The Colab-only part of a setup cell: install what Colab lacks, fetch release files."""
     pip = []
     if kind == "assignment":
@@ -624,6 +649,13 @@ def bootstrap_code(kind: str, slug: str, cfg: dict[str, Any], d2l: bool) -> str:
     if pip:
         lines.append(f"    subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', "
                      f"{', '.join(repr(p) for p in pip)}], check=True)")
+    if extras:  # only what this runtime lacks: never reinstall Colab's own packages
+        lines += [
+            "    import importlib.util",
+            f"    missing = [req for mod, req in {list(extras)!r} if importlib.util.find_spec(mod) is None]",
+            "    if missing:",
+            "        subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', *missing], check=True)",
+        ]
     if d2l:  # d2l pins ancient numpy/matplotlib: never let it touch Colab's own packages
         lines.append(f"    subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', "
                      f"'--no-deps', 'd2l=={cfg['d2l_version']}'], check=True)")
@@ -682,7 +714,7 @@ def render(nb: dict[str, Any], kind: str, slug: str, path: Path | str,
     where = describe_cell(path, i, cell)
     if not re.search(r"^import sys$|^import .*\bsys\b", source(cell), re.M):
         raise NotebookError(f"{where}: the setup cell must `import sys` before the colab block")
-    region = bootstrap_code(kind, slug, cfg, uses_d2l(nb))
+    region = bootstrap_code(kind, slug, cfg, uses_d2l(nb), extra_packages(nb))
     cell["source"] = _replace_setup_region(source(cell), region, where)
     return nb
 

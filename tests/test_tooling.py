@@ -103,6 +103,21 @@ def test_render_generates_badge_and_colab_setup_from_course_config():
     assert "otter-grader" not in lecture["cells"][1]["source"]
 
 
+def test_colab_setup_installs_only_missing_packages_a_notebook_imports():
+    cfg = {"public_repo": "https://github.com/org/repo", "branch": "main", "otter_version": "7.0.0",
+           "d2l_version": "1.0.3"}
+    code = "import sys\n# >>> colab setup\n# <<< colab setup\nimport networkx as nx\nfrom peft import LoraConfig"
+    lecture = notebooks.render(_nb(GOOD[0], ("code", code)), "lecture", "11_x", "x.ipynb", cfg)
+    setup = lecture["cells"][1]["source"]
+    compile(setup, "setup", "exec")
+    assert "('networkx', 'networkx>=" in setup and "('peft', 'peft>=" in setup  # ranges from requirements.txt
+    assert "torch_geometric" not in setup and "transformers" not in setup  # not imported here
+    assert "find_spec(mod) is None" in setup  # Colab's own copies are never reinstalled
+    plain = notebooks.render(_nb(GOOD[0], ("code", "import sys\n# >>> colab setup\n# <<< colab setup\nimport torch")),
+                             "lecture", "01_x", "x.ipynb", cfg)
+    assert "find_spec" not in plain["cells"][1]["source"]
+
+
 def test_a_lecture_with_invalid_python_fails_with_the_cell_named():
     nb = _nb(("markdown", "# T"), ("code", "x = 1"), ("code", "for i in range(3)\n    print(i)"))
     with pytest.raises(NotebookError, match=r"lectures/x\.ipynb: cell 2 \(code, 'for i in range\(3\)'\): invalid Python"):
