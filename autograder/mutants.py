@@ -4,7 +4,8 @@ An assignment folder holds ``wrong_answers.py``: sections that start with
 ``# %% <question>: <the mistake>`` and hold code that redefines that question's answer.
 ``make test`` turns each section into a submission (the solution notebook with that code
 inserted just before the question's ``grader.check`` cell) and proves, through the
-Gradescope zip, that the question loses points and no other question does.
+Gradescope zip, that the question loses points and no other question does (the first wrong
+answer of each question alone; the rest in rounds, one per question, see tests/test_assignments.py).
 """
 
 from __future__ import annotations
