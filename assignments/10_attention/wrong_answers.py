@@ -133,7 +133,7 @@ def kv_step(x_t, cache, num_heads, in_proj_weight, in_proj_bias, out_proj_weight
     p = torch.softmax(q @ K.transpose(-1, -2) / math.sqrt(d // num_heads), -1)
     return (p @ V).reshape(b, d) @ out_proj_weight.T + out_proj_bias, new
 
-# %% q4: caches the unprojected tokens x and projects them again (heads split as (d_head, heads), the wrong order)
+# %% q4: splits d_model into (d_head, heads) instead of (heads, d_head), so each "head" mixes features of all heads
 def kv_step(x_t, cache, num_heads, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias):
     b, d = x_t.shape
     q, k, v = ((x_t @ w.T + c).reshape(b, d // num_heads, num_heads).transpose(1, 2)[:, :, None] for w, c in zip(in_proj_weight.chunk(3), in_proj_bias.chunk(3)))
