@@ -378,3 +378,301 @@ def lora_parameter_count(model, target_names, r):
         if name.split(".")[-1] in target_names and isinstance(module, nn.Linear):
             total += r * (module.in_features + module.out_features)
     return total
+
+# %% q8: the 'pretrained' run also starts from make_model(), so the source weights are never used
+def transfer_experiment(source, make_model, train, val, test, num_steps, eval_every, lr_pretrained, lr_scratch):
+    def accuracy(net, X, y):
+        net.eval()
+        with torch.no_grad():
+            return (net(X).argmax(dim=1) == y).double().mean().item()
+
+    def run(net, lr):
+        optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+        best_acc, best_step, best_state = -1.0, 0, None
+        for step in range(1, num_steps + 1):
+            net.train()
+            loss = F.cross_entropy(net(train[0]), train[1])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if step % eval_every == 0:
+                val_acc = accuracy(net, *val)
+                if val_acc > best_acc:
+                    best_acc, best_step, best_state = val_acc, step, copy.deepcopy(net.state_dict())
+        net.load_state_dict(best_state)
+        return accuracy(net, *test), best_step
+
+    pretrained = make_model()
+    pretrained_acc, pretrained_step = run(pretrained, lr_pretrained)
+    scratch = make_model()
+    scratch_acc, scratch_step = run(scratch, lr_scratch)
+    return {"pretrained_acc": pretrained_acc, "scratch_acc": scratch_acc, "gain": pretrained_acc - scratch_acc,
+            "best_steps": (pretrained_step, scratch_step), "models": (pretrained, scratch)}
+
+# %% q8: the step is chosen by test accuracy (early stopping on the test set)
+def transfer_experiment(source, make_model, train, val, test, num_steps, eval_every, lr_pretrained, lr_scratch):
+    def accuracy(net, X, y):
+        net.eval()
+        with torch.no_grad():
+            return (net(X).argmax(dim=1) == y).double().mean().item()
+
+    def run(net, lr):
+        optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+        best_acc, best_step, best_state = -1.0, 0, None
+        for step in range(1, num_steps + 1):
+            net.train()
+            loss = F.cross_entropy(net(train[0]), train[1])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if step % eval_every == 0:
+                val_acc = accuracy(net, *test)
+                if val_acc > best_acc:
+                    best_acc, best_step, best_state = val_acc, step, copy.deepcopy(net.state_dict())
+        net.load_state_dict(best_state)
+        return accuracy(net, *test), best_step
+
+    pretrained = copy.deepcopy(source)  # the given source model must not change
+    pretrained_acc, pretrained_step = run(pretrained, lr_pretrained)
+    scratch = make_model()
+    scratch_acc, scratch_step = run(scratch, lr_scratch)
+    return {"pretrained_acc": pretrained_acc, "scratch_acc": scratch_acc, "gain": pretrained_acc - scratch_acc,
+            "best_steps": (pretrained_step, scratch_step), "models": (pretrained, scratch)}
+
+# %% q8: validation and test accuracy measured in training mode (dropout still on)
+def transfer_experiment(source, make_model, train, val, test, num_steps, eval_every, lr_pretrained, lr_scratch):
+    def accuracy(net, X, y):
+        with torch.no_grad():
+            return (net(X).argmax(dim=1) == y).double().mean().item()
+
+    def run(net, lr):
+        optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+        best_acc, best_step, best_state = -1.0, 0, None
+        for step in range(1, num_steps + 1):
+            net.train()
+            loss = F.cross_entropy(net(train[0]), train[1])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if step % eval_every == 0:
+                val_acc = accuracy(net, *val)
+                if val_acc > best_acc:
+                    best_acc, best_step, best_state = val_acc, step, copy.deepcopy(net.state_dict())
+        net.load_state_dict(best_state)
+        return accuracy(net, *test), best_step
+
+    pretrained = copy.deepcopy(source)  # the given source model must not change
+    pretrained_acc, pretrained_step = run(pretrained, lr_pretrained)
+    scratch = make_model()
+    scratch_acc, scratch_step = run(scratch, lr_scratch)
+    return {"pretrained_acc": pretrained_acc, "scratch_acc": scratch_acc, "gain": pretrained_acc - scratch_acc,
+            "best_steps": (pretrained_step, scratch_step), "models": (pretrained, scratch)}
+
+# %% q8: fine-tunes the given source model itself instead of a copy
+def transfer_experiment(source, make_model, train, val, test, num_steps, eval_every, lr_pretrained, lr_scratch):
+    def accuracy(net, X, y):
+        net.eval()
+        with torch.no_grad():
+            return (net(X).argmax(dim=1) == y).double().mean().item()
+
+    def run(net, lr):
+        optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+        best_acc, best_step, best_state = -1.0, 0, None
+        for step in range(1, num_steps + 1):
+            net.train()
+            loss = F.cross_entropy(net(train[0]), train[1])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if step % eval_every == 0:
+                val_acc = accuracy(net, *val)
+                if val_acc > best_acc:
+                    best_acc, best_step, best_state = val_acc, step, copy.deepcopy(net.state_dict())
+        net.load_state_dict(best_state)
+        return accuracy(net, *test), best_step
+
+    pretrained = source
+    pretrained_acc, pretrained_step = run(pretrained, lr_pretrained)
+    scratch = make_model()
+    scratch_acc, scratch_step = run(scratch, lr_scratch)
+    return {"pretrained_acc": pretrained_acc, "scratch_acc": scratch_acc, "gain": pretrained_acc - scratch_acc,
+            "best_steps": (pretrained_step, scratch_step), "models": (pretrained, scratch)}
+
+# %% q8: keeps the weights of the last step instead of the best validation step
+def transfer_experiment(source, make_model, train, val, test, num_steps, eval_every, lr_pretrained, lr_scratch):
+    def accuracy(net, X, y):
+        net.eval()
+        with torch.no_grad():
+            return (net(X).argmax(dim=1) == y).double().mean().item()
+
+    def run(net, lr):
+        optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+        best_acc, best_step, best_state = -1.0, 0, None
+        for step in range(1, num_steps + 1):
+            net.train()
+            loss = F.cross_entropy(net(train[0]), train[1])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if step % eval_every == 0:
+                val_acc = accuracy(net, *val)
+                if val_acc > best_acc:
+                    best_acc, best_step, best_state = val_acc, step, copy.deepcopy(net.state_dict())
+        return accuracy(net, *test), best_step
+
+    pretrained = copy.deepcopy(source)  # the given source model must not change
+    pretrained_acc, pretrained_step = run(pretrained, lr_pretrained)
+    scratch = make_model()
+    scratch_acc, scratch_step = run(scratch, lr_scratch)
+    return {"pretrained_acc": pretrained_acc, "scratch_acc": scratch_acc, "gain": pretrained_acc - scratch_acc,
+            "best_steps": (pretrained_step, scratch_step), "models": (pretrained, scratch)}
+
+# %% q8: on a tie the later step wins (>= instead of >)
+def transfer_experiment(source, make_model, train, val, test, num_steps, eval_every, lr_pretrained, lr_scratch):
+    def accuracy(net, X, y):
+        net.eval()
+        with torch.no_grad():
+            return (net(X).argmax(dim=1) == y).double().mean().item()
+
+    def run(net, lr):
+        optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+        best_acc, best_step, best_state = -1.0, 0, None
+        for step in range(1, num_steps + 1):
+            net.train()
+            loss = F.cross_entropy(net(train[0]), train[1])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if step % eval_every == 0:
+                val_acc = accuracy(net, *val)
+                if val_acc >= best_acc:
+                    best_acc, best_step, best_state = val_acc, step, copy.deepcopy(net.state_dict())
+        net.load_state_dict(best_state)
+        return accuracy(net, *test), best_step
+
+    pretrained = copy.deepcopy(source)  # the given source model must not change
+    pretrained_acc, pretrained_step = run(pretrained, lr_pretrained)
+    scratch = make_model()
+    scratch_acc, scratch_step = run(scratch, lr_scratch)
+    return {"pretrained_acc": pretrained_acc, "scratch_acc": scratch_acc, "gain": pretrained_acc - scratch_acc,
+            "best_steps": (pretrained_step, scratch_step), "models": (pretrained, scratch)}
+
+# %% q8: the scratch model is trained with the fine-tuning learning rate
+def transfer_experiment(source, make_model, train, val, test, num_steps, eval_every, lr_pretrained, lr_scratch):
+    def accuracy(net, X, y):
+        net.eval()
+        with torch.no_grad():
+            return (net(X).argmax(dim=1) == y).double().mean().item()
+
+    def run(net, lr):
+        optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+        best_acc, best_step, best_state = -1.0, 0, None
+        for step in range(1, num_steps + 1):
+            net.train()
+            loss = F.cross_entropy(net(train[0]), train[1])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if step % eval_every == 0:
+                val_acc = accuracy(net, *val)
+                if val_acc > best_acc:
+                    best_acc, best_step, best_state = val_acc, step, copy.deepcopy(net.state_dict())
+        net.load_state_dict(best_state)
+        return accuracy(net, *test), best_step
+
+    pretrained = copy.deepcopy(source)  # the given source model must not change
+    pretrained_acc, pretrained_step = run(pretrained, lr_pretrained)
+    scratch = make_model()
+    scratch_acc, scratch_step = run(scratch, lr_pretrained)
+    return {"pretrained_acc": pretrained_acc, "scratch_acc": scratch_acc, "gain": pretrained_acc - scratch_acc,
+            "best_steps": (pretrained_step, scratch_step), "models": (pretrained, scratch)}
+
+# %% q8: accuracies returned as 0-d tensors (no .item())
+def transfer_experiment(source, make_model, train, val, test, num_steps, eval_every, lr_pretrained, lr_scratch):
+    def accuracy(net, X, y):
+        net.eval()
+        with torch.no_grad():
+            return (net(X).argmax(dim=1) == y).double().mean()
+
+    def run(net, lr):
+        optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+        best_acc, best_step, best_state = -1.0, 0, None
+        for step in range(1, num_steps + 1):
+            net.train()
+            loss = F.cross_entropy(net(train[0]), train[1])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if step % eval_every == 0:
+                val_acc = accuracy(net, *val)
+                if val_acc > best_acc:
+                    best_acc, best_step, best_state = val_acc, step, copy.deepcopy(net.state_dict())
+        net.load_state_dict(best_state)
+        return accuracy(net, *test), best_step
+
+    pretrained = copy.deepcopy(source)  # the given source model must not change
+    pretrained_acc, pretrained_step = run(pretrained, lr_pretrained)
+    scratch = make_model()
+    scratch_acc, scratch_step = run(scratch, lr_scratch)
+    return {"pretrained_acc": pretrained_acc, "scratch_acc": scratch_acc, "gain": pretrained_acc - scratch_acc,
+            "best_steps": (pretrained_step, scratch_step), "models": (pretrained, scratch)}
+
+# %% q8: the best state is kept by reference (state_dict() without a copy), so it follows later steps
+def transfer_experiment(source, make_model, train, val, test, num_steps, eval_every, lr_pretrained, lr_scratch):
+    def accuracy(net, X, y):
+        net.eval()
+        with torch.no_grad():
+            return (net(X).argmax(dim=1) == y).double().mean().item()
+
+    def run(net, lr):
+        optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+        best_acc, best_step, best_state = -1.0, 0, None
+        for step in range(1, num_steps + 1):
+            net.train()
+            loss = F.cross_entropy(net(train[0]), train[1])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if step % eval_every == 0:
+                val_acc = accuracy(net, *val)
+                if val_acc > best_acc:
+                    best_acc, best_step, best_state = val_acc, step, net.state_dict()
+        net.load_state_dict(best_state)
+        return accuracy(net, *test), best_step
+
+    pretrained = copy.deepcopy(source)  # the given source model must not change
+    pretrained_acc, pretrained_step = run(pretrained, lr_pretrained)
+    scratch = make_model()
+    scratch_acc, scratch_step = run(scratch, lr_scratch)
+    return {"pretrained_acc": pretrained_acc, "scratch_acc": scratch_acc, "gain": pretrained_acc - scratch_acc,
+            "best_steps": (pretrained_step, scratch_step), "models": (pretrained, scratch)}
+
+# %% q8: validation measured after every step, not every eval_every steps
+def transfer_experiment(source, make_model, train, val, test, num_steps, eval_every, lr_pretrained, lr_scratch):
+    def accuracy(net, X, y):
+        net.eval()
+        with torch.no_grad():
+            return (net(X).argmax(dim=1) == y).double().mean().item()
+
+    def run(net, lr):
+        optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+        best_acc, best_step, best_state = -1.0, 0, None
+        for step in range(1, num_steps + 1):
+            net.train()
+            loss = F.cross_entropy(net(train[0]), train[1])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if True:
+                val_acc = accuracy(net, *val)
+                if val_acc > best_acc:
+                    best_acc, best_step, best_state = val_acc, step, copy.deepcopy(net.state_dict())
+        net.load_state_dict(best_state)
+        return accuracy(net, *test), best_step
+
+    pretrained = copy.deepcopy(source)  # the given source model must not change
+    pretrained_acc, pretrained_step = run(pretrained, lr_pretrained)
+    scratch = make_model()
+    scratch_acc, scratch_step = run(scratch, lr_scratch)
+    return {"pretrained_acc": pretrained_acc, "scratch_acc": scratch_acc, "gain": pretrained_acc - scratch_acc,
+            "best_steps": (pretrained_step, scratch_step), "models": (pretrained, scratch)}
