@@ -35,6 +35,9 @@ GENERIC_PATTERNS = (
     r"\w+ = torch\.Generator\(\)\.manual_seed\(\d+\)",  # seeding a generator
     r"(?:torch|np\.random|random)\.(?:manual_)?seed\(\w+\)",  # seeding the global generators
     r"\w+ = torch\.(?:randn|rand|randint|randperm)\(.*generator=\w+\)",  # random test inputs
+    r"self\.(?P<attr>\w+) = (?P=attr)",           # a constructor keeping its argument: self.base = base
+    r"[\w.]+\.load_state_dict\(\w+\)",            # restoring a saved state: net.load_state_dict(best)
+    r"\w+(?:, \w+)* = (?:data\.)?load_\w+\([^()]*\)",  # loading a course data set
 )
 GENERIC = re.compile("^(?:" + "|".join(GENERIC_PATTERNS) + ")$")
 MARKERS = re.compile(

@@ -348,3 +348,15 @@ def test_export_cell_hides_only_the_kernels_tcp_note():
             warnings.warn_explicit(message, RuntimeWarning, "utils.py", 115, module="otter.check.utils")
         warnings.warn_explicit(note, RuntimeWarning, "x.py", 1, module="somewhere.else")
     assert [str(w.message)[:20] for w in seen] == [note[:20], "some other error\n", note[:20]]
+
+
+@pytest.mark.parametrize("line,generic", [
+    ("self.base = base", True),                                   # a constructor keeping its argument
+    ("net.load_state_dict(best_state)", True),                    # restoring a saved state
+    ('rt_texts, rt_labels = data.load_sentences("rt-polarity")', True),  # loading course data
+    ("self.base = base.weight.detach()", False),                  # anything more is an answer
+    ("probs = torch.softmax(logits / temperature, dim=-1)", False),
+    ("best_state = copy.deepcopy(net.state_dict())", False),
+])
+def test_leak_check_ignores_only_generic_lines(line, generic):
+    assert bool(leaks.GENERIC.match(line)) is generic
