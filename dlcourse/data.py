@@ -546,7 +546,6 @@ def load_sentences(source: str, root: Path | str | None = None) -> tuple[list[st
     ``source`` is ``"rt-polarity"`` (10,662 movie-review snippets, positives first) or one of the
     UCI sets ``"amazon"``, ``"yelp"``, ``"imdb"`` (1,000 sentences each, in file order).
     """
-    root_dir = None
     if source == "rt-polarity":
         root_dir = fetch("rt-polarity", root)
         texts, labels = [], []
